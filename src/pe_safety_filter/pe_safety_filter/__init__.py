@@ -1,0 +1,1 @@
+"""pe_safety_filter."""

@@ -16,5 +16,5 @@ setup(
     maintainer_email="dev@pe-stack.example",
     description="TODO",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["pe-eval = pe_bringup.evaluate:main"]},
 )

@@ -1,0 +1,67 @@
+"""One interface for every policy that can drive a robot.
+
+A policy answers, for its robot, a batch of world states with commands
+(B, 2) = (v m/s, omega rad/s) inside the robot's bounds. Scripted controllers
+and learned ONNX policies look the same to the evaluation and to the ROS
+policy node, which therefore do not care which kind they run.
+
+Sources (strings, as on the command line and in launch arguments):
+
+* ``scripted:<kind>`` with kind in :data:`pe_sim.scripted.KINDS`
+* a path to an exported ``.onnx`` policy (see :mod:`pe_policy.onnx_policy`)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from pe_sim.observation import ObservationSpec
+from pe_sim.scenario import Scenario
+from pe_sim.scripted import WorldView, make_scripted
+
+SCRIPTED_PREFIX = "scripted:"
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Commands for one robot from the batch world state."""
+
+    #: A short name for reports, e.g. "scripted:flee" or "pursuer_bench.onnx".
+    name: str
+    #: The observation spec a learned policy was trained with (None for scripted ones).
+    spec: ObservationSpec | None
+
+    def act(self, view: WorldView) -> np.ndarray:
+        """Commands (B, 2) for this policy's robot."""
+        ...
+
+
+class ScriptedPolicyAdapter:
+    """A :class:`pe_sim.scripted.ScriptedPolicy` behind the :class:`Policy` interface."""
+
+    spec = None
+
+    def __init__(self, kind: str, scenario: Scenario, robot_index: int) -> None:
+        self.name = SCRIPTED_PREFIX + kind
+        self._policy = make_scripted(kind, scenario, robot_index)
+
+    def act(self, view: WorldView) -> np.ndarray:
+        return self._policy(view)
+
+
+def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
+    """The policy named by ``source`` for robot ``robot_index`` of ``scenario``.
+
+    Learned policies check their observation spec against the one this scenario
+    and robot produce, and refuse to load on a mismatch."""
+    if source.startswith(SCRIPTED_PREFIX):
+        return ScriptedPolicyAdapter(source[len(SCRIPTED_PREFIX):], scenario, robot_index)
+    path = Path(source)
+    if path.suffix == ".onnx":
+        from pe_policy.onnx_policy import OnnxPolicy
+
+        return OnnxPolicy(path, scenario, robot_index)
+    raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>' or a path to a .onnx file")

@@ -1,0 +1,66 @@
+"""Scenario configs: the shipped ones load, and bad ones name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pe_sim.config_reader import ConfigError
+from pe_sim.scenario import config_dir, load_scenario
+
+SHIPPED = sorted(p.stem for p in (config_dir() / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_scenarios_load(name):
+    scenario = load_scenario(name)
+    assert scenario.name == name
+    assert scenario.indices("pursuer") and scenario.indices("evader")
+
+
+def test_seed_scenario_has_the_brief_defaults():
+    s = load_scenario("seed_1v1_2obs")
+    assert (s.arena_width, s.arena_height, s.dt, s.max_steps, s.capture_radius) == (20, 20, 0.05, 600, 0.5)
+    assert [(r.radius, r.v_max, r.omega_max) for r in s.robots] == [(0.15, 1.0, 2.84)] * 2
+    assert s.obstacles.count == (2, 2)
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load((config_dir() / "scenarios" / "seed_1v1_2obs.yaml").read_text())
+    mutate(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("mutate,key", [
+    (lambda d: d.pop("dt"), "dt"),
+    (lambda d: d["robots"][1].update(v_max="fast"), "robots[1].v_max"),
+    (lambda d: d["robots"][0].update(role="hunter"), "robots[0].role"),
+    (lambda d: d["arena"].update(width=-1), "arena.width"),
+    (lambda d: d.update(max_stpes=5), "max_stpes"),
+    (lambda d: d["obstacles"].update(radius=[1.0, 0.5]), "obstacles.radius"),
+    (lambda d: d["robots"][1].update(role="pursuer"), "robots"),
+    (lambda d: d["start"].update(separation=[0.2, 5.0]), "start.separation"),
+    (lambda d: d["robots"][0].update(v_min=2.0), "robots[0].v_min"),
+])
+def test_bad_config_names_key_and_file(tmp_path, mutate, key):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path)
+    assert err.value.key == key
+    assert str(path) in str(err.value) and f"'{key}'" in str(err.value)
+
+
+def test_unknown_scenario_name_lists_the_available_ones():
+    with pytest.raises(FileNotFoundError, match="seed_1v1_2obs"):
+        load_scenario("no_such_scenario")
+
+
+def test_not_yaml_is_a_config_error(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_scenario(path)

@@ -95,3 +95,8 @@ def test_array_version_matches_scalar():
     out = unicycle_step(poses, cmds, 0.05)
     for idx in np.ndindex(7, 4):
         assert np.allclose(out[idx], arc_step(*poses[idx], *cmds[idx], 0.05), atol=0, rtol=0)
+
+
+def test_standing_still_changes_nothing_bit_for_bit():
+    assert arc_step(1.25, -3.5, 0.7, 0.0, 0.0, 0.05) == (1.25, -3.5, 0.7)
+    assert arc_step(0.0, 0.0, -math.pi, 0.0, 0.0, 0.05)[2] == -math.pi

@@ -32,7 +32,9 @@ def sinc(a: float) -> float:
 
 @numba.njit(cache=True, inline="always")
 def wrap_angle(angle: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
+    """Angle wrapped to [-pi, pi); angles already inside are returned unchanged (bit for bit)."""
+    if -math.pi <= angle < math.pi:
+        return angle
     return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 

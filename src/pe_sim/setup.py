@@ -20,6 +20,8 @@ setup(
         "console_scripts": [
             
             "pe-sim-bench = pe_sim.bench:main",
+            "pe-plot = pe_sim.render:main",
+            "pe_sim_node = pe_sim.sim_node:main",
         ],
     },
 )

@@ -77,4 +77,5 @@ def test_pe_eval_cli_writes_records_and_summary(tmp_path, capsys):
 
 def test_pe_eval_rejects_unknown_policy_source(tmp_path):
     with pytest.raises(ValueError, match="scripted:<kind>"):
-        pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "1", "--pursuer", "chase", "--out", str(tmp_path)])
+        pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "1", "--pursuer", "chase",
+                 "--out", str(tmp_path)])

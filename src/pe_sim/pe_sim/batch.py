@@ -406,4 +406,4 @@ def _state_clearance(pose, obstacles, n_obstacles, radius, role, half_w, half_h)
     return out
 
 
-__all__ = ["BatchSim", "RobotArrays", "StepResult", "ROLE_PURSUER", "ROLE_EVADER"]
+__all__ = ["ROLE_EVADER", "ROLE_PURSUER", "BatchSim", "RobotArrays", "StepResult"]

@@ -65,7 +65,7 @@ def unicycle_step(pose: np.ndarray, command: np.ndarray, dt: float) -> np.ndarra
     ``(..., 2)`` [v, omega] held for ``dt`` seconds. Commands are used as given
     (clip them to the robot's bounds first)."""
     pose = np.ascontiguousarray(pose, dtype=np.float64)
-    command = np.ascontiguousarray(np.broadcast_to(command, pose.shape[:-1] + (2,)), dtype=np.float64)
+    command = np.ascontiguousarray(np.broadcast_to(command, (*pose.shape[:-1], 2)), dtype=np.float64)
     out = np.empty_like(pose)
     _arc_step_array(pose, command, float(dt), out)
     return out

@@ -106,7 +106,9 @@ class EpisodeAccumulator:
         self._correction = np.zeros((num_envs, n))
         self._backups = np.zeros((num_envs, n), dtype=np.int64)
 
-    def add_step(self, result: StepResult, filter_stats: FilterStepStats | None = None) -> list[EpisodeRecord]:
+    def add_step(
+        self, result: StepResult, filter_stats: FilterStepStats | None = None
+    ) -> list[EpisodeRecord]:
         self._violations += result.violation
         self._contacts += result.contact
         np.minimum(self._min_clearance, result.clearance, out=self._min_clearance)

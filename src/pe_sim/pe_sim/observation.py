@@ -143,7 +143,7 @@ def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, om
         clear = np.empty(n)
         for m in range(n):
             clear[m] = math.hypot(obstacles[b, m, 0] - x, obstacles[b, m, 1] - y) - r - obstacles[b, m, 2]
-        for slot in range(k_obs):
+        for _ in range(k_obs):
             best = -1
             for m in range(n):
                 if best < 0 or clear[m] < clear[best]:

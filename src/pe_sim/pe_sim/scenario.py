@@ -152,7 +152,7 @@ def config_dir() -> Path:
         from ament_index_python.packages import get_package_share_directory
 
         candidates.append(Path(get_package_share_directory("pe_bringup")) / "config")
-    except Exception:  # noqa: BLE001 - ament index absent or package not installed
+    except Exception:
         pass
     import sys
 

@@ -14,7 +14,10 @@ setup(
     zip_safe=True,
     maintainer="pe-stack developers",
     maintainer_email="dev@pe-stack.example",
-    description="TODO",
+    description=(
+        "Policy interface: scripted and ONNX policies (onnxruntime, observation"
+        "-spec checked), no ROS in the core"
+    ),
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["pe_policy_node = pe_policy.policy_node:main"]},
 )

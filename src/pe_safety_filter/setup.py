@@ -14,7 +14,14 @@ setup(
     zip_safe=True,
     maintainer="pe-stack developers",
     maintainer_email="dev@pe-stack.example",
-    description="TODO",
+    description="VCP-CBF safety filter: exact and OSQP QP solvers, exact next-step check, batch and torch.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "pe-filter-bench = pe_safety_filter.bench:main",
+            "pe-filter-eval = pe_safety_filter.evaluate_reckless:main",
+            "pe-filter-crosscheck = pe_safety_filter.crosscheck:main",
+            "pe_safety_filter_node = pe_safety_filter.filter_node:main",
+        ],
+    },
 )

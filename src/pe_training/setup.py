@@ -14,7 +14,19 @@ setup(
     zip_safe=True,
     maintainer="pe-stack developers",
     maintainer_email="dev@pe-stack.example",
-    description="TODO",
+    description=(
+        "Offline PPO training (SB3 on the batch VecEnv), ONNX export with the "
+        "observation contract, model cards and training/inference benchmarks"
+    ),
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "pe-train = pe_training.train:main",
+            "pe-export = pe_training.export:main",
+            "pe-train-bench = pe_training.bench:main",
+            "pe-policy-bench = pe_training.policy_bench:main",
+            "pe-barriernet-train = pe_training.barriernet.cli:main",
+            "pe-barriernet-bench = pe_training.barriernet.bench:main",
+        ],
+    },
 )

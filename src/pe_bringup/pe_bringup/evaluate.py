@@ -76,14 +76,18 @@ def main(argv: list[str] | None = None) -> int:
 
         batch_filter = BatchSafetyFilter(load_filter_config(args.filter_config), scenario)
 
-        def action_filter(pose, u_nom, obstacles, n_obstacles):
-            return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, robots=filtered)
+        def action_filter(pose, u_nom, obstacles, n_obstacles, gains=None):
+            return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=filtered)
 
+    # Policies with per-constraint class-K gains (BarrierNet) hand them to the filter's QP.
+    from pe_policy.barriernet_policy import gains_source
+
+    filter_gains = gains_source(batch_filter, policies, filtered) if filtered else None
     names = [p.name + (" +filter" if i in filtered else "") for i, p in enumerate(policies)]
     start = time.perf_counter()
     records = run_episodes(scenario, [p.act for p in policies], args.episodes, seed=args.seed,
                            num_envs=args.num_envs, action_filter=action_filter,
-                           filtered_robots=filtered, policy_names=names)
+                           filtered_robots=filtered, policy_names=names, filter_gains=filter_gains)
     wall = time.perf_counter() - start
     summary = summarize(records)
     summary.update(scenario=scenario.name, seed=args.seed, policies=dict(
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or f"results/eval-{time.strftime('%Y%m%d-%H%M%S')}")
     write_jsonl(records, out / "episodes.jsonl")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
-    print(format_summary(summary, f"scenario {scenario.name}, seeds {args.seed}..{args.seed + args.episodes - 1}"))
+    last_seed = args.seed + args.episodes - 1
+    print(format_summary(summary, f"scenario {scenario.name}, seeds {args.seed}..{last_seed}"))
     steps = sum(r.steps for r in records)
     print(f"\n{len(records)} episodes, {steps} steps in {wall:.1f} s; records in {out}/")
     return 0

@@ -61,7 +61,10 @@ def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
         return ScriptedPolicyAdapter(source[len(SCRIPTED_PREFIX):], scenario, robot_index)
     path = Path(source)
     if path.suffix == ".onnx":
+        from pe_policy.barriernet_policy import BarrierNetPolicy, is_barriernet_onnx
         from pe_policy.onnx_policy import OnnxPolicy
 
+        if path.is_file() and is_barriernet_onnx(path):
+            return BarrierNetPolicy.from_onnx(path, scenario, robot_index)
         return OnnxPolicy(path, scenario, robot_index)
     raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>' or a path to a .onnx file")

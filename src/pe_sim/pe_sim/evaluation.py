@@ -38,10 +38,14 @@ def run_episodes(
     action_filter: ActionFilter | None = None,
     filtered_robots: Sequence[int] = (),
     policy_names: Sequence[str] = (),
+    filter_gains: Callable[[WorldView], np.ndarray] | None = None,
 ) -> list[EpisodeRecord]:
     """Play the episodes with seeds ``seed .. seed + episodes - 1`` and return their
     records in seed order. ``actors[i]`` drives robot i; ``action_filter`` (if any)
-    is applied to the commands of ``filtered_robots`` before each step."""
+    is applied to the commands of ``filtered_robots`` before each step. With
+    ``filter_gains`` (view -> per-constraint class-K gains (B, N, G), e.g. from a
+    BarrierNet policy), the filter is called with ``gains=filter_gains(view)``, after
+    the actors."""
     if len(actors) != scenario.num_robots:
         raise ValueError(f"need {scenario.num_robots} actors, got {len(actors)}")
     num_envs = max(1, min(num_envs, episodes))
@@ -56,7 +60,11 @@ def run_episodes(
         commands = np.stack([actor(view) for actor in actors], axis=1)
         stats = None
         if action_filter is not None and len(filtered_robots):
-            safe, raw = action_filter(sim.pose, commands, sim.obstacles, sim.n_obstacles)
+            if filter_gains is None:
+                safe, raw = action_filter(sim.pose, commands, sim.obstacles, sim.n_obstacles)
+            else:
+                safe, raw = action_filter(sim.pose, commands, sim.obstacles, sim.n_obstacles,
+                                          gains=filter_gains(view))
             commands = np.where(filtered[..., None], safe, commands)
             stats = FilterStepStats(filtered=filtered, intervened=np.asarray(raw.intervened),
                                     correction_size=np.asarray(raw.correction_size),

@@ -1,0 +1,297 @@
+"""``pe-launch``: start the evaluation graph without ``ros2 launch`` (pip-only machines).
+
+    pe-launch eval --scenario bench_1v1_flee --pursuer scripted:proportional_navigation \\
+        --evader scripted:flee --episodes 200 --filter all --mode lockstep --out results/ros-eval
+
+Every node of :func:`pe_bringup.graph.eval_graph` runs as its own process with
+the ``--ros-args`` launch_ros would give it (:func:`pe_bringup.graph.ros_arguments`);
+their output is forwarded line by line with a ``[node]`` prefix. When the sim
+finishes its episodes (lockstep, or ``--duration`` elapses), or on Ctrl-C, every
+node gets SIGINT (then SIGTERM, then SIGKILL, as launch does); if any node dies
+before that, the launcher says which, stops the others and exits non-zero.
+At the end it prints the metrics table (:func:`pe_sim.metrics.format_summary`
+of the records the sim node wrote) and the per-node timing table, and writes
+``summary.json`` and ``timing.txt`` next to ``episodes.jsonl`` in ``--out``.
+
+``pe-launch eval ... --dry-run`` prints the command lines instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from pe_bringup.graph import MODES, EvalOptions, NodeSpec, eval_graph, overrides_yaml, ros_arguments
+from pe_sim.evaluation import EVAL_SEED_BASE
+
+_print_lock = threading.Lock()
+
+
+def resolve_executable(package: str, executable: str) -> str:
+    """Where ``ros2 run package executable`` would look (``<prefix>/lib/<package>/``
+    via the ament index), else the console script next to this Python (a venv)."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+
+        candidate = Path(get_package_prefix(package)) / "lib" / package / executable
+        if candidate.is_file():
+            return str(candidate)
+    except Exception:
+        pass
+    candidate = Path(sys.prefix) / "bin" / executable
+    if candidate.is_file():
+        return str(candidate)
+    found = shutil.which(executable)
+    if found:
+        return found
+    raise FileNotFoundError(f"executable {executable!r} of package {package!r} not found "
+                            f"(pip install -e src/{package}, or source a colcon install)")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the launcher dies (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@dataclass
+class Running:
+    spec: NodeSpec
+    label: str
+    process: subprocess.Popen
+    threads: list[threading.Thread]
+
+
+def _forward(stream: IO[bytes], label: str, sink: IO[str]) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip("\n")
+        with _print_lock:
+            sink.write(f"[{label}] {line}\n")
+            sink.flush()
+    stream.close()
+
+
+class Launcher:
+    """Starts node specs as processes, watches them, stops them."""
+
+    def __init__(self, specs: list[NodeSpec], env: dict[str, str] | None = None,
+                 output: IO[str] | None = None) -> None:
+        self.specs = specs
+        self.env = dict(os.environ if env is None else env)
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+        self.output = output or sys.stdout
+        self.running: list[Running] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="pe_launch_")
+
+    def command(self, spec: NodeSpec, index: int) -> list[str]:
+        path = Path(self._tmp.name) / f"launch_params_{index}_{spec.name}.yaml"
+        path.write_text(overrides_yaml(spec))
+        return [resolve_executable(spec.package, spec.executable), *ros_arguments(spec, str(path))]
+
+    def start(self) -> None:
+        for k, spec in enumerate(self.specs):
+            cmd = self.command(spec, k)
+            # Own session: a terminal's Ctrl-C reaches the launcher only, which then stops
+            # the nodes in order. Parent-death signal: nodes never outlive a killed launcher.
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+            label = spec.fqn.lstrip("/")
+            threads = [threading.Thread(target=_forward, args=(s, label, self.output), daemon=True)
+                       for s in (proc.stdout, proc.stderr)]
+            for t in threads:
+                t.start()
+            self.running.append(Running(spec, label, proc, threads))
+            self.say(f"started {label} (pid {proc.pid}): {shlex.join(cmd)}")
+
+    def say(self, text: str) -> None:
+        with _print_lock:
+            self.output.write(f"[pe-launch] {text}\n")
+            self.output.flush()
+
+    def exited(self) -> list[Running]:
+        return [r for r in self.running if r.process.poll() is not None]
+
+    def stop(self, sigint_timeout: float = 10.0, sigterm_timeout: float = 5.0) -> None:
+        """SIGINT every live node, then SIGTERM, then SIGKILL the stragglers."""
+        for sig, timeout in ((signal.SIGINT, sigint_timeout), (signal.SIGTERM, sigterm_timeout),
+                             (signal.SIGKILL, 5.0)):
+            live = [r for r in self.running if r.process.poll() is None]
+            if not live:
+                break
+            for r in live:
+                try:
+                    r.process.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            for r in live:
+                try:
+                    r.process.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    if sig != signal.SIGKILL:
+                        self.say(f"{r.label} ignored {signal.Signals(sig).name}")
+        for r in self.running:
+            for t in r.threads:
+                t.join(timeout=2.0)
+        self._tmp.cleanup()
+
+    def wait(self, main_label: str | None, duration: float | None = None,
+             timeout: float | None = None) -> tuple[bool, str]:
+        """Until the node ``main_label`` exits (0: success), any other node exits
+        (failure), ``duration`` seconds pass (success) or ``timeout`` seconds pass
+        (failure). Returns (ok, reason)."""
+        start = time.monotonic()
+        while True:
+            if timeout is not None and time.monotonic() - start >= timeout:
+                return False, f"timed out after {timeout:g} s"
+            for r in self.exited():
+                code = r.process.returncode
+                if r.label == main_label and code == 0:
+                    return True, f"{r.label} finished"
+                return False, f"node {r.label} died with exit code {code}"
+            if duration is not None and time.monotonic() - start >= duration:
+                return True, f"{duration:g} s elapsed"
+            time.sleep(0.05)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pe-launch", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("eval", help="run the evaluation graph",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_graph_arguments(e)
+    e.add_argument("--dry-run", action="store_true", help="print the node command lines and exit")
+    e.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the nodes")
+    e.add_argument("--quiet", action="store_true", help="do not forward the nodes' output")
+    return p
+
+
+def add_graph_arguments(p: argparse.ArgumentParser, **defaults) -> None:
+    d = replace(EvalOptions(), **defaults)
+    p.add_argument("--scenario", default=d.scenario, help="scenario name or YAML path")
+    p.add_argument("--pursuer", default=d.pursuer, help="policy of every pursuer: scripted:<kind> or .onnx")
+    p.add_argument("--evader", default=d.evader, help="policy of every evader")
+    p.add_argument("--robot", action="append", default=[], metavar="NAME=SOURCE",
+                   help="policy of one robot, overriding its role's")
+    p.add_argument("--episodes", type=int, default=d.episodes, help="episodes (0: until stopped)")
+    p.add_argument("--duration", type=float, default=d.duration,
+                   help="seconds of sim time to play, then stop (0: no limit); real-time runs")
+    p.add_argument("--seed", type=int, default=d.seed if d.seed is not None else EVAL_SEED_BASE,
+                   help="first episode seed")
+    p.add_argument("--filter", default=d.filter, help="none, all, pursuer, evader or robot names")
+    p.add_argument("--filter-config", default=d.filter_config, help="filter config name or YAML path")
+    p.add_argument("--mode", default=d.mode, choices=MODES)
+    p.add_argument("--params-file", default=d.params_file,
+                   help="ROS params file (default config/ros/<mode>.yaml)")
+    p.add_argument("--executor", default=d.executor, choices=("events", "single_threaded"))
+    p.add_argument("--out", default=None, help="results folder (default results/ros-eval-<time>)")
+
+
+def options_from_args(args: argparse.Namespace, out: str) -> EvalOptions:
+    return EvalOptions(scenario=args.scenario, pursuer=args.pursuer, evader=args.evader,
+                       robots=tuple(args.robot), mode=args.mode, episodes=args.episodes,
+                       duration=args.duration, seed=args.seed,
+                       filter=args.filter, filter_config=args.filter_config,
+                       params_file=args.params_file, out=out, executor=args.executor)
+
+
+def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dict:
+    """Print and write the metrics table and the timing table of a finished run."""
+    from pe_sim.metrics import format_summary, read_jsonl, summarize
+    from pe_sim.ros.diagnostics import read_timing_files
+    from pe_sim.ros.timing import format_timing_table
+
+    records = read_jsonl(out / "episodes.jsonl") if (out / "episodes.jsonl").exists() else []
+    summary = summarize(records)
+    timing_rows = read_timing_files(out / "timing")
+    sim_timing = {}
+    if (out / "timing" / "sim.json").exists():
+        sim_timing = json.loads((out / "timing" / "sim.json").read_text())
+    summary.update(scenario=options.scenario, seed=options.seed, mode=options.mode,
+                   path="ros2", wall_time_s=wall,
+                   steps=sim_timing.get("steps"), steps_per_s=sim_timing.get("steps_per_s"),
+                   missed_commands=sim_timing.get("missed_commands"))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    table = format_timing_table(timing_rows)
+    (out / "timing.txt").write_text(table + "\n")
+    title = (f"ROS 2 graph ({options.mode}), scenario {options.scenario}, "
+             f"seeds {options.seed}..{options.seed + max(len(records), 1) - 1}")
+    stream.write("\n" + format_summary(summary, title) + "\n\n")
+    stream.write("per-node timing (ms; compute = callback time per step, loop_latency = state "
+                 "published -> command received)\n" + table + "\n")
+    if sim_timing:
+        rate = sim_timing.get("steps_per_s")
+        stream.write(f"\n{sim_timing.get('steps', 0)} steps, "
+                     f"{f'{rate:.0f} steps/s' if rate else 'n/a'}, missed commands "
+                     f"{sim_timing.get('missed_commands')}; results in {out}/\n")
+    stream.flush()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out or f"results/ros-eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    options = options_from_args(args, str(out))
+    specs = eval_graph(options)
+    env = dict(os.environ)
+    if args.domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(args.domain_id)
+    launcher = Launcher(specs, env, open(os.devnull, "w") if args.quiet else None)
+    if args.dry_run:
+        for k, spec in enumerate(specs):
+            print(shlex.join(launcher.command(spec, k)))
+            print("    # overrides file:\n" + "".join(f"    {line}\n" for line in
+                                                       overrides_yaml(spec).splitlines()))
+        launcher._tmp.cleanup()
+        return 0
+    if options.episodes == 0 and not options.duration:
+        launcher.say("episodes 0 and no --duration: running until Ctrl-C")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [out / "episodes.jsonl", *(out / "timing").glob("*.json")]:
+        stale.unlink(missing_ok=True)
+    start = time.monotonic()
+    ok, reason = False, "interrupted"
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        launcher.start()
+        ok, reason = launcher.wait("sim")
+    except KeyboardInterrupt:
+        ok, reason = False, "interrupted (Ctrl-C)"
+    finally:
+        launcher.say(f"stopping all nodes: {reason}")
+        launcher.stop()
+    wall = time.monotonic() - start
+    failed = [r for r in launcher.running if r.process.returncode not in (0, -signal.SIGINT)]
+    if not ok:
+        print(f"\n[pe-launch] FAILED: {reason}", file=sys.stderr)
+    for r in failed:
+        print(f"[pe-launch] {r.label} exit code {r.process.returncode}", file=sys.stderr)
+    report(out, options, wall, sys.stdout)
+    if not ok:
+        return 130 if "Ctrl-C" in reason else 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

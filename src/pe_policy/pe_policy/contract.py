@@ -1,0 +1,110 @@
+"""The contract an exported policy carries: ONNX metadata keys and their meaning.
+
+An exported policy is an ONNX graph with one input ``obs`` (float32, shape
+(batch, dim)) holding *raw* observations as built by
+:class:`pe_sim.observation.ObservationBuilder`, and one output ``action``
+(float32, shape (batch, 2)) holding the deterministic action in the
+normalised convention of :mod:`pe_sim.envs.actions` (clipped to [-1, 1]).
+Observation normalisation is folded into the graph, so the caller feeds raw
+observations. The graph's ``metadata_props`` hold (all values are strings):
+
+==========================  ====================================================
+``pe.format``               contract version (:data:`FORMAT_VERSION`)
+``pe.observation_spec``     JSON of :meth:`ObservationSpec.to_dict`
+``pe.action_bounds``        JSON ``{"low": [v_min, -omega_max], "high": [...]}``
+                            of the robot it was trained for (m/s, rad/s)
+``pe.action_convention``    how ``action`` maps to commands (linear, clipped)
+``pe.role``                 ``pursuer`` or ``evader``
+``pe.scenario``             name of the training scenario
+``pe.training_config_hash`` hash of the resolved training config
+``pe.obs_normalization``    JSON ``{"epsilon", "clip"}`` (mean/var are in the graph)
+``pe.name``                 the policy's name (training run name)
+==========================  ====================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pe_sim.observation import ObservationSpec
+
+FORMAT_VERSION = "1"
+INPUT_NAME = "obs"
+OUTPUT_NAME = "action"
+ACTION_CONVENTION = "linear [-1,1] -> [low, high] per component, clipped"
+
+KEY_FORMAT = "pe.format"
+KEY_SPEC = "pe.observation_spec"
+KEY_BOUNDS = "pe.action_bounds"
+KEY_CONVENTION = "pe.action_convention"
+KEY_ROLE = "pe.role"
+KEY_SCENARIO = "pe.scenario"
+KEY_CONFIG_HASH = "pe.training_config_hash"
+KEY_OBS_NORM = "pe.obs_normalization"
+KEY_NAME = "pe.name"
+REQUIRED_KEYS = (KEY_FORMAT, KEY_SPEC, KEY_BOUNDS, KEY_ROLE, KEY_SCENARIO, KEY_CONFIG_HASH)
+
+
+class PolicyContractError(ValueError):
+    """An exported policy's metadata is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class PolicyMetadata:
+    """What an exported policy declares about itself."""
+
+    spec: ObservationSpec
+    action_low: tuple[float, float]
+    action_high: tuple[float, float]
+    role: str
+    scenario: str
+    config_hash: str
+    name: str = ""
+    obs_normalization: dict[str, Any] = field(default_factory=dict)
+
+    def to_props(self) -> dict[str, str]:
+        """The ``metadata_props`` key -> string value mapping."""
+        return {
+            KEY_FORMAT: FORMAT_VERSION,
+            KEY_SPEC: json.dumps(self.spec.to_dict(), sort_keys=True),
+            KEY_BOUNDS: json.dumps({"low": list(self.action_low), "high": list(self.action_high)}),
+            KEY_CONVENTION: ACTION_CONVENTION,
+            KEY_ROLE: self.role,
+            KEY_SCENARIO: self.scenario,
+            KEY_CONFIG_HASH: self.config_hash,
+            KEY_OBS_NORM: json.dumps(self.obs_normalization, sort_keys=True),
+            KEY_NAME: self.name,
+        }
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str], source: str = "<policy>") -> PolicyMetadata:
+        """Parse ``metadata_props``; :class:`PolicyContractError` names what is wrong."""
+        missing = [k for k in REQUIRED_KEYS if k not in props]
+        if missing:
+            raise PolicyContractError(f"{source}: not an exported pe policy, metadata lacks {missing} "
+                                      f"(has {sorted(props)})")
+        if props[KEY_FORMAT] != FORMAT_VERSION:
+            raise PolicyContractError(f"{source}: contract format {props[KEY_FORMAT]!r}, "
+                                      f"this library reads {FORMAT_VERSION!r}")
+        try:
+            spec = ObservationSpec.from_dict(json.loads(props[KEY_SPEC]))
+            bounds = json.loads(props[KEY_BOUNDS])
+            low = tuple(float(x) for x in bounds["low"])
+            high = tuple(float(x) for x in bounds["high"])
+            norm = json.loads(props.get(KEY_OBS_NORM, "{}"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PolicyContractError(f"{source}: malformed metadata: {exc}") from exc
+        if len(low) != 2 or len(high) != 2:
+            raise PolicyContractError(f"{source}: action bounds must have 2 components, got {bounds}")
+        return cls(spec=spec, action_low=low, action_high=high, role=props[KEY_ROLE],  # type: ignore[arg-type]
+                   scenario=props[KEY_SCENARIO], config_hash=props[KEY_CONFIG_HASH],
+                   name=props.get(KEY_NAME, ""), obs_normalization=norm)
+
+
+__all__ = [
+    "ACTION_CONVENTION", "FORMAT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "PolicyContractError",
+    "PolicyMetadata",
+]

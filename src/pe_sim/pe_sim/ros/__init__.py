@@ -1,0 +1,14 @@
+"""ROS 2 helpers shared by the pursuit-evasion nodes (the only part of pe_sim that
+touches rclpy).
+
+* :mod:`~pe_sim.ros.qos`          the QoS profiles of every topic, with the reasons
+* :mod:`~pe_sim.ros.convert`      message <-> array conversions (exact yaw encoding)
+* :mod:`~pe_sim.ros.state`        pure bookkeeping: states by stamp, episodes, obstacles
+* :mod:`~pe_sim.ros.timing`       compute-time statistics (pure)
+* :mod:`~pe_sim.ros.diagnostics`  ``~/compute_time_ms`` and 1 Hz ``/diagnostics``
+* :mod:`~pe_sim.ros.params`       parameter declaration with descriptions and validation
+* :mod:`~pe_sim.ros.runtime`      running a node: executor choice, clean shutdown
+* :mod:`~pe_sim.ros.sim_node`     the simulation node (``pe_sim_node``)
+
+Importing this package does not import rclpy; the submodules that need it do.
+"""

@@ -1,0 +1,213 @@
+"""BarrierNet training configuration: ``config/training/barriernet_*.yaml`` plus
+``--set key=value`` overrides (same loader and rules as ``pe-train``: every key has a
+default here, unknown keys are errors, see :mod:`pe_training.config`).
+
+``method`` selects the training: ``imitation`` (behaviour cloning of an expert's
+filtered commands through the QP layer, optional DAgger rounds) or ``ppo`` (SB3
+PPO with the QP in the environment step). Units: gains 1/s, commands m/s and rad/s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pe_sim.config_reader import ConfigError
+from pe_sim.scenario import resolve_config
+from pe_training.config import FinalEvalConfig, _from_data, apply_overrides
+
+METHODS = ("imitation", "ppo")
+
+
+@dataclass
+class GainConfig:
+    """Bounds of the class-K gains the network outputs (1/s), log-uniform map; the
+    default range [0.5, 8] has its geometric mean at the filter's default gain 2."""
+
+    min: float = 0.5
+    max: float = 8.0
+
+
+@dataclass
+class ImitationConfig:
+    """Behaviour cloning through the QP layer (BarrierNet's original training)."""
+
+    #: Expert pursuer: a scripted kind (its commands pass through the filter with the
+    #: config's default gains; the *filtered* command is the label) or an .onnx policy.
+    expert: str = "scripted:proportional_navigation"
+    #: Expert episodes recorded (training seeds).
+    episodes: int = 400
+    #: DAgger rounds after the first fit: roll out the learner (behind the filter), label
+    #: the visited states with the expert's filtered command, refit on everything.
+    dagger_rounds: int = 2
+    dagger_episodes: int = 200
+    #: Probability per step of executing the expert's command in DAgger rollouts (beta).
+    dagger_beta: float = 0.0
+    epochs: int = 20
+    #: Epochs of the refits after each DAgger round.
+    dagger_epochs: int = 10
+    batch_size: int = 1024
+    learning_rate: float = 1.0e-3
+    #: Weight of the correction term |QP(u_ref) - u_ref|^2 (scaled units) in the loss:
+    #: keeps u_ref inside the safe set when it can be (fewer QP interventions).
+    correction_weight: float = 0.1
+    #: QP layer implementation: "active_set" (numba active set + torch closed form) or
+    #: "enumerate" (pe_safety_filter.torch_qp, every candidate in torch).
+    qp_mode: str = "active_set"
+    #: Validation episodes after each fit (held-out validation seeds); the best fit is kept.
+    validation_episodes: int = 200
+    num_envs: int = 200
+
+
+@dataclass
+class BNPPOConfig:
+    """SB3 PPO with the QP in the environment (names as ``PPO(...)``)."""
+
+    total_steps: int = 3_000_000
+    num_envs: int = 128
+    learning_rate: float = 3.0e-4
+    linear_lr: bool = True
+    n_steps: int = 128
+    batch_size: int = 4096
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    #: Fixed (not learned) std of the Gaussian noise on the pre-QP unit action: [v, omega,
+    #: every gain] (unit-action units; v spans 2 units over [v_min, v_max]).
+    fixed_std: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.2])
+    #: Reward penalty per unit of the scaled QP correction |(u_safe - u_ref) / bound|.
+    correction_penalty: float = 1.0
+    #: Warm start: a BarrierNet imitation run folder (its policy.pt) or null.
+    warm_start: str | None = None
+    #: Rollouts at the start during which only the critic learns (for warm starts).
+    critic_warmup_rollouts: int = 0
+    #: Expert episodes used for the observation statistics when not warm-started.
+    stats_episodes: int = 50
+    #: Normalise rewards with SB3's VecNormalize (observations are normalised in the policy).
+    normalize_reward: bool = True
+
+
+@dataclass
+class BNEvalConfig:
+    """Periodic validation on held-out validation seeds (PPO)."""
+
+    every_steps: int = 500_000
+    episodes: int = 200
+    seed_offset: int = 100_000_000
+    num_envs: int = 200
+
+
+@dataclass
+class BarrierNetConfig:
+    """Everything one ``pe-barriernet-train`` run needs."""
+
+    name: str = "barriernet"
+    method: str = "imitation"
+    scenario: str = "bench_1v1_flee"
+    role: str = "pursuer"
+    robot: str | None = None
+    opponent: str = "scripted:flee"
+    teammate: str | None = None
+    seed: int = 0
+    output_dir: str = "runs"
+    torch_threads: int = 1
+    k_obstacles: int = 4
+    #: Safety filter config (``config/filter/<name>.yaml``): the QP layer's constraints,
+    #: weight and box, and the filter used in data collection, PPO rollouts and evaluation.
+    filter_config: str = "vcp_cbf"
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    gains: GainConfig = field(default_factory=GainConfig)
+    #: Training-only reward weight overrides (PPO): capture, timeout, distance_shaping, contact.
+    reward: dict[str, float] = field(default_factory=dict)
+    imitation: ImitationConfig = field(default_factory=ImitationConfig)
+    ppo: BNPPOConfig = field(default_factory=BNPPOConfig)
+    eval: BNEvalConfig = field(default_factory=BNEvalConfig)
+    final_eval: FinalEvalConfig = field(default_factory=lambda: FinalEvalConfig(filter="all"))
+    checkpoint_every_steps: int = 1_000_000
+    #: PPO: export the checkpoint with the best validation score ("best") or the last ("final").
+    export: str = "best"
+
+    def validate(self, source: str = "<config>") -> BarrierNetConfig:
+        def bad(key: str, message: str) -> ConfigError:
+            return ConfigError(source, key, message)
+
+        if self.method not in METHODS:
+            raise bad("method", f"must be one of {list(METHODS)}, got {self.method!r}")
+        if self.role != "pursuer" and self.role != "evader":
+            raise bad("role", f"must be pursuer or evader, got {self.role!r}")
+        if not 0.0 < self.gains.min < self.gains.max:
+            raise bad("gains", f"need 0 < min < max, got {self.gains.min}, {self.gains.max}")
+        if self.seed < 0 or self.seed >= 100:
+            raise bad("seed", f"must be in [0, 100), got {self.seed}")
+        if self.imitation.qp_mode not in ("active_set", "enumerate"):
+            raise bad("imitation.qp_mode", f"must be active_set or enumerate, got {self.imitation.qp_mode!r}")
+        if self.export not in ("best", "final"):
+            raise bad("export", f"must be 'best' or 'final', got {self.export!r}")
+        if len(self.ppo.fixed_std) != 3 or min(self.ppo.fixed_std) <= 0.0:
+            raise bad("ppo.fixed_std", f"must be [v, omega, gains], all > 0, got {self.ppo.fixed_std}")
+        rollout = self.ppo.num_envs * self.ppo.n_steps
+        if rollout % self.ppo.batch_size:
+            raise bad("ppo.batch_size", f"must divide num_envs * n_steps = {rollout}")
+        unknown = set(self.reward) - {"capture", "timeout", "distance_shaping", "contact"}
+        if unknown:
+            raise bad("reward", f"unknown reward weights {sorted(unknown)}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """16 hex digits of SHA-256 over what determines the trained policy."""
+        data = self.to_dict()
+        for key in ("output_dir", "name", "eval", "final_eval", "checkpoint_every_steps"):
+            data.pop(key, None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def load_barriernet_config(name_or_path: str | Path | None = None,
+                           overrides: list[str] | None = None) -> BarrierNetConfig:
+    """Defaults <- YAML (a name in ``config/training/`` or a path) <- ``overrides``."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if name_or_path is not None:
+        from pe_sim.config_reader import load_yaml
+
+        path = resolve_config(name_or_path, "training")
+        data = load_yaml(path)
+        source = str(path)
+        data.setdefault("name", Path(path).stem)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += " + --set"
+    return _from_data(BarrierNetConfig, data, source, "").validate(source)
+
+
+def smoke_overrides(method: str) -> list[str]:
+    """What ``--smoke`` changes: tiny data, few steps, tiny evaluations (seconds)."""
+    common = ["final_eval.episodes=8", "final_eval.num_envs=8", "final_eval.baselines=[]",
+              "eval.episodes=8", "eval.num_envs=8"]
+    if method == "imitation":
+        return [*common, "imitation.episodes=6", "imitation.dagger_rounds=1", "imitation.dagger_episodes=4",
+                "imitation.epochs=2", "imitation.dagger_epochs=1", "imitation.validation_episodes=8",
+                "imitation.num_envs=8"]
+    return [*common, "ppo.total_steps=2048", "ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=512",
+            "ppo.n_epochs=2", "ppo.stats_episodes=4", "eval.every_steps=1024", "checkpoint_every_steps=1024"]
+
+
+__all__ = ["METHODS", "BNEvalConfig", "BNPPOConfig", "BarrierNetConfig", "GainConfig", "ImitationConfig",
+           "load_barriernet_config", "smoke_overrides"]

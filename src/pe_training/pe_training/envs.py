@@ -1,0 +1,90 @@
+"""The training environment of a config: scenario (with reward overrides), opponents,
+the batch VecEnv and the optional safety filter in the loop."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+
+from pe_policy.policy import SCRIPTED_PREFIX, load_policy
+from pe_sim.envs.core import resolve_learner
+from pe_sim.envs.vec_env import BatchVecEnv
+from pe_sim.scenario import Scenario, load_scenario
+from pe_sim.scripted import KINDS
+from pe_training.config import TrainConfig
+from pe_training.shaping import ClearancePenalty
+
+#: Training episode seeds of config seed s are s * TRAIN_SEED_STRIDE + k (all below EVAL_SEED_BASE).
+TRAIN_SEED_STRIDE = 10_000_000
+
+
+def training_scenario(cfg: TrainConfig) -> Scenario:
+    """The config's scenario with its ``reward`` overrides applied (the file is not changed)."""
+    scenario = load_scenario(cfg.scenario)
+    if cfg.reward:
+        scenario = dataclasses.replace(scenario, reward=dataclasses.replace(scenario.reward, **cfg.reward))
+    return scenario
+
+
+def learner_index(cfg: TrainConfig, scenario: Scenario) -> int:
+    return resolve_learner(scenario, cfg.role, cfg.robot)
+
+
+def controller(source: str, scenario: Scenario, index: int) -> str | Callable[[Any], np.ndarray]:
+    """A VecEnv controller from a policy source: a scripted kind stays a string (the env
+    builds it), ``scripted:<kind>`` too, anything else goes through ``load_policy``."""
+    kind = source[len(SCRIPTED_PREFIX):] if source.startswith(SCRIPTED_PREFIX) else source
+    if kind in KINDS:
+        return kind
+    return load_policy(source, scenario, index).act
+
+
+def group_controllers(source: str | None, scenario: Scenario, indices: list[int]) -> dict[str, Any] | None:
+    if source is None:
+        return None
+    return {scenario.robots[i].name: controller(source, scenario, i) for i in indices}
+
+
+def make_action_filter(config_name: str, scenario: Scenario, robots: list[int] | None = None):
+    """``BatchSafetyFilter.filter`` bound to its config, as the envs' ``action_filter``."""
+    from pe_safety_filter.config import load_filter_config
+    from pe_safety_filter.filter import BatchSafetyFilter
+
+    batch_filter = BatchSafetyFilter(load_filter_config(config_name), scenario)
+
+    def action_filter(pose, u_nom, obstacles, n_obstacles):
+        return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, robots=robots)
+
+    return action_filter
+
+
+def apply_shaping(cfg: TrainConfig, venv: BatchVecEnv) -> VecEnv:
+    """``venv`` with the config's training-only reward shaping wrappers (if any)."""
+    s = cfg.shaping
+    if s.clearance_margin > 0.0 and s.clearance_weight > 0.0:
+        return ClearancePenalty(venv, s.clearance_margin, s.clearance_weight)
+    return venv
+
+
+def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) -> BatchVecEnv:
+    """The training VecEnv (no normalisation wrapper): ``num_envs`` episodes in one batch."""
+    index = learner_index(cfg, scenario)
+    role = scenario.robots[index].role
+    opponents = [i for i, r in enumerate(scenario.robots) if r.role != role]
+    teammates = [i for i, r in enumerate(scenario.robots) if r.role == role and i != index]
+    action_filter = make_action_filter(cfg.filter.config, scenario) if cfg.filter.in_loop else None
+    return BatchVecEnv(
+        scenario, cfg.num_envs, robot=scenario.robots[index].name,
+        opponent=group_controllers(cfg.opponent, scenario, opponents),
+        teammate=group_controllers(cfg.teammate, scenario, teammates),
+        seed=cfg.seed * TRAIN_SEED_STRIDE if seed is None else seed, k_obstacles=cfg.k_obstacles,
+        action_filter=action_filter, filter_robots=cfg.filter.robots,
+        correction_penalty=cfg.filter.correction_penalty)
+
+
+__all__ = ["TRAIN_SEED_STRIDE", "apply_shaping", "controller", "learner_index", "make_action_filter",
+           "make_vec_env", "training_scenario"]

@@ -1,0 +1,108 @@
+"""pe-train: config loading and overrides, and a smoke run end to end
+(train -> checkpoints -> export -> model card -> load -> act -> resume)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from pe_policy.onnx_policy import OnnxPolicy
+from pe_policy.policy import load_policy
+from pe_sim.config_reader import ConfigError
+from pe_sim.envs.vec_env import BatchVecEnv
+from pe_sim.scripted import WorldView
+from pe_training import train as train_mod
+from pe_training.config import load_train_config
+from pe_training.envs import make_vec_env, training_scenario
+
+
+def test_config_defaults_file_and_overrides():
+    cfg = load_train_config("pursuer_seed_random", ["ppo.learning_rate=1e-4", "filter.in_loop=true",
+                                                    "reward.contact=2.5", "seed=3"])
+    assert cfg.name == "pursuer_seed_random" and cfg.scenario == "seed_1v1_2obs"
+    assert cfg.ppo.learning_rate == 1e-4 and cfg.filter.in_loop and cfg.seed == 3
+    assert training_scenario(cfg).reward.contact == 2.5
+    base = load_train_config("pursuer_seed_random")
+    assert base.config_hash() != cfg.config_hash()
+    elsewhere = load_train_config("pursuer_seed_random", ["output_dir=/elsewhere"])
+    assert base.config_hash() == elsewhere.config_hash()
+
+
+@pytest.mark.parametrize("override, key", [
+    ("ppo.learnin_rate=1", "ppo.learnin_rate"),      # typo: unknown key
+    ("total_steps=many", "total_steps"),             # wrong type
+    ("role=referee", "role"),
+    ("ppo.batch_size=1000", "ppo.batch_size"),       # does not divide the rollout
+])
+def test_config_errors_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_train_config("pursuer_seed_random", [override])
+
+
+def test_training_env_is_the_batch_vec_env_with_truncation_infos():
+    cfg = load_train_config("pursuer_seed_random",
+                            ["num_envs=4", "ppo.batch_size=512", "opponent=scripted:flee"])
+    env = make_vec_env(cfg, training_scenario(cfg))
+    assert isinstance(env, BatchVecEnv) and env.num_envs == 4
+    env.reset()
+    assert env.sim.episode_seed.tolist() == [10_000_000 + i for i in range(4)]  # seed 1 * 1e7 + k
+    for _ in range(env.scenario.max_steps):  # standing still vs flee: no capture, time limit
+        _, _, dones, infos = env.step(np.tile([-1.0, 0.0], (4, 1)).astype(np.float32))
+    assert dones.all()
+    assert all(info["TimeLimit.truncated"] and "terminal_observation" in info for info in infos)
+
+
+def test_smoke_training_end_to_end(tmp_path, seed_scenario):
+    out = tmp_path / "runs"
+    argv = ["pursuer_seed_random", "--smoke", "--output-dir", str(out), "--no-progress",
+            "--ship", str(tmp_path / "models")]
+    assert train_mod.main(argv) == 0
+    run = out / "pursuer_seed_random-smoke"
+    onnx_path = run / "pursuer_seed_random-smoke.onnx"
+    onnx.checker.check_model(onnx.load(str(onnx_path)))
+    card = json.loads((tmp_path / "models" / "pursuer_seed_random-smoke.model_card.json").read_text())
+    assert card["steps"] == 4096 and card["seed"] == 1 and card["command"].startswith("pe-train ")
+    assert len(card["config_hash"]) == 16 and card["git_revision"]
+    assert card["final_eval"]["results"][0]["command"].startswith("pe-eval --scenario seed_1v1_2obs")
+    assert card["final_eval"]["results"][0]["summary"]["episodes"] == 16
+    md = (tmp_path / "models" / "pursuer_seed_random-smoke.model_card.md").read_text()
+    assert md.startswith("# Model card")
+    assert list((run / "tb").rglob("events.out.tfevents*"))
+    rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert rows and all(r["steps_per_s"] > 0 for r in rows)
+    # load -> act through the common interface
+    policy = load_policy(str(tmp_path / "models" / "pursuer_seed_random-smoke.onnx"), seed_scenario, 0)
+    assert isinstance(policy, OnnxPolicy) and policy.metadata.config_hash == card["config_hash"]
+    env = BatchVecEnv(seed_scenario, 2, role="pursuer", opponent="random", seed=7)
+    env.reset()
+    cmd = policy.act(WorldView.of(env.sim))
+    assert cmd.shape == (2, 2) and np.all(np.isfinite(cmd))
+    # resume from the latest checkpoint for 2048 more steps
+    assert train_mod.main([*argv[:-2], "--resume", "--set", "total_steps=6144", "--no-final-eval"]) == 0
+    state = json.loads((run / "checkpoints" / "final.json").read_text())
+    assert state["num_timesteps"] == 6144
+    assert state["next_seed"] > 10_000_000
+    # an existing run is not silently overwritten
+    with pytest.raises(SystemExit, match="--resume"):
+        train_mod.main(argv)
+
+
+def test_clearance_penalty_shaping(seed_scenario):
+    from pe_training.shaping import ClearancePenalty
+
+    raw = BatchVecEnv(seed_scenario, 8, role="pursuer", opponent="flee", seed=3)
+    shaped = ClearancePenalty(BatchVecEnv(seed_scenario, 8, role="pursuer", opponent="flee", seed=3),
+                              margin=5.0, weight=0.5)
+    raw.reset()
+    shaped.reset()
+    action = np.tile([1.0, 0.3], (8, 1)).astype(np.float32)
+    for _ in range(5):
+        _, r_raw, _, _ = raw.step(action)
+        _, r_shaped, _, _ = shaped.step(action)
+    clearance = raw.last_step.result.clearance[:, 0]
+    expected = r_raw - 0.5 * np.clip(1.0 - clearance / 5.0, 0.0, 1.0)
+    np.testing.assert_allclose(r_shaped, expected, atol=1e-6)
+    assert np.any(clearance < 5.0)

@@ -8,25 +8,39 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PACKAGES := src/pe_sim src/pe_safety_filter src/pe_policy src/pe_training src/pe_bringup
 STAMP  := $(VENV)/.installed
-# Eval defaults (override: make eval EPISODES=100 SCENARIO=seed_1v1_2obs)
+# Eval defaults (override: make eval EPISODES=1000 SCENARIO=seed_1v1_2obs PURSUER=...)
 EPISODES ?= 200
 SCENARIO ?= bench_1v1_flee
+PURSUER  ?= models/pursuer_bench_flee.onnx
+EVADER   ?= scripted:flee
+FILTER   ?= all
 EVAL_ARGS ?=
 export PYTHONHASHSEED := 0
+SHELL := /bin/bash
 
-.PHONY: setup eval test lint bench lock clean
+.PHONY: setup eval eval-headless test lint bench lock clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements/base.txt requirements/constraints.txt $(wildcard src/*/setup.py)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --disable-pip-version-check -r requirements/base.txt -c requirements/constraints.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements/base.txt -c requirements/constraints.txt \
+		2>&1 | grep -v "is ignored: it is neither a file nor a directory" ; test $${PIPESTATUS[0]} -eq 0
 	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
 	touch $(STAMP)
 
+# The main job: the ROS 2 evaluation graph (sim, policy and safety-filter nodes as
+# separate processes over DDS, lockstep), with the shipped default pursuer.
 eval: setup
-	$(VENV)/bin/pe-eval --scenario $(SCENARIO) --episodes $(EPISODES) $(EVAL_ARGS)
+	$(VENV)/bin/pe-launch eval --scenario $(SCENARIO) --pursuer $(PURSUER) --evader $(EVADER) \
+		--episodes $(EPISODES) --filter $(FILTER) --mode lockstep --quiet \
+		--out results/ros-eval-$(SCENARIO) $(EVAL_ARGS)
+
+# The same episodes without ROS, in the batch simulator (identical records).
+eval-headless: setup
+	$(VENV)/bin/pe-eval --scenario $(SCENARIO) --pursuer $(PURSUER) --evader $(EVADER) \
+		--episodes $(EPISODES) --filter $(FILTER) --out results/eval-$(SCENARIO) $(EVAL_ARGS)
 
 test: setup
 	$(PY) -m ruff check .
@@ -35,8 +49,14 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# Every package's benchmark (medians and p99; nothing asserts on time).
 bench: setup
 	$(VENV)/bin/pe-sim-bench
+	$(VENV)/bin/pe-filter-bench
+	$(VENV)/bin/pe-policy-bench
+	$(VENV)/bin/pe-barriernet-bench
+	$(VENV)/bin/pe-train-bench
+	$(VENV)/bin/pe-ros-bench --duration 60
 
 lock:
 	rm -rf /tmp/pe-lock && $(PYTHON) -m venv /tmp/pe-lock

@@ -106,6 +106,11 @@ def test_cdr_fast_path_matches_rclpy_serialization():
         convert.set_stamp(status.header.stamp, stamp)
         assert cdr.read_first_status(serialize_message(status)) == \
             (stamp, {kv.key: kv.value for kv in status.status[0].values})
+        st = status.status[0]
+        ours = deserialize_message(cdr.write_status_array(
+            stamp, 2, st.name, st.message, st.hardware_id, [(kv.key, kv.value) for kv in st.values]),
+            DiagnosticArray)
+        assert ours == status
     with pytest.raises(cdr.CdrError):
         cdr.read_twist(b"\x00\x00\x00\x00" + bytes(60))   # big endian: the rclpy fallback's job
 

@@ -106,3 +106,24 @@ def test_clearance_penalty_shaping(seed_scenario):
     expected = r_raw - 0.5 * np.clip(1.0 - clearance / 5.0, 0.0, 1.0)
     np.testing.assert_allclose(r_shaped, expected, atol=1e-6)
     assert np.any(clearance < 5.0)
+
+
+def test_opponent_behind_the_filter(seed_scenario):
+    from pe_safety_filter.config import load_filter_config
+    from pe_safety_filter.filter import BatchSafetyFilter
+    from pe_sim.scripted import make_scripted
+    from pe_training.envs import FilteredController
+
+    cfg = load_train_config("pursuer_seed_random",
+                            ["num_envs=4", "ppo.batch_size=512", "filter.opponents=true"])
+    env = make_vec_env(cfg, training_scenario(cfg))
+    assert isinstance(env.core.controllers[1], FilteredController)
+    env.reset()
+    for _ in range(20):
+        env.step(np.zeros((4, 2), dtype=np.float32))
+    view = WorldView.of(env.sim)
+    u = np.zeros((4, 2, 2))
+    u[:, 1] = make_scripted("random", seed_scenario, 1)(view)
+    u_safe, _ = BatchSafetyFilter(load_filter_config("vcp_cbf"), seed_scenario).filter(
+        view.pose, u, view.obstacles, view.n_obstacles, robots=[1])
+    np.testing.assert_allclose(env.core.controllers[1](view), u_safe[:, 1])

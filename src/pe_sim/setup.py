@@ -18,7 +18,6 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            
             "pe-sim-bench = pe_sim.bench:main",
             "pe-plot = pe_sim.render:main",
             "pe_sim_node = pe_sim.sim_node:main",

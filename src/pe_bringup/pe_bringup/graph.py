@@ -133,6 +133,15 @@ def policy_name(source: str) -> str:
     return source if source.startswith("scripted:") else Path(source).name
 
 
+def has_cbf_gains(source: str) -> bool:
+    """Whether the policy ``source`` outputs class-K gains for its filter (BarrierNet)."""
+    if not source.endswith(".onnx") or not Path(source).is_file():
+        return False
+    from pe_policy.barriernet_policy import is_barriernet_onnx
+
+    return is_barriernet_onnx(source)
+
+
 def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     """The nodes of the evaluation graph for ``options``."""
     from pe_bringup.evaluate import filtered_robot_indices, policy_sources
@@ -168,7 +177,7 @@ def eval_graph(options: EvalOptions) -> list[NodeSpec]:
             ("robot", name), ("policy", sources[i]), *timing(f"{name}.policy"))))
         nodes.append(spec(FILTER, "safety_filter", f"/{name}", (
             ("robot", name), ("enabled", i in filtered), ("filter_config", options.filter_config),
-            *timing(f"{name}.safety_filter"))))
+            ("use_policy_gains", has_cbf_gains(sources[i])), *timing(f"{name}.safety_filter"))))
     return nodes
 
 

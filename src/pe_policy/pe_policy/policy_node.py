@@ -94,6 +94,7 @@ class PolicyNode(Node):
         self.states = StateTable(n)
         self.book = EpisodeBook()
         self.answered = -1
+        self._last_answer: bytes | None = None
         self._first_stamp: int | None = None
         # Episode and obstacles first: when their message and a state are ready together,
         # the executor serves the one created first.
@@ -142,6 +143,9 @@ class PolicyNode(Node):
     def on_odom(self, robot: int, data: bytes) -> None:
         t0 = self.timing.start()
         stamp, x, y, theta, v, omega = convert.decode_odometry(data)
+        if stamp == self.answered and robot == self.robot_index and self._last_answer is not None:
+            self.cmd_pub.publish(self._last_answer)   # the sim resent a state: repeat the answer
+            return
         if stamp > self.answered:
             self.states.put(robot, stamp, (x, y, theta, v, omega))
             if self.states.has_all(stamp, range(self.states.n_robots)):
@@ -189,11 +193,15 @@ class PolicyNode(Node):
         view.step_count[0] = step_index(stamp, episode.start_ns, self.dt_ns)
         view.episode_seed[0] = episode.seed
         if self.gains_pub is not None:
-            gains = np.asarray(self.policy.gains(view), dtype=np.float64)[0]
+            # The policy's gains cover every obstacle slot of the view (absent ones
+            # padded); the filter node orders its constraints over present obstacles.
+            padded = np.asarray(self.policy.gains(view), dtype=np.float64)[0]
+            gains = np.concatenate([padded[:k], padded[view.obstacles.shape[1]:]])
             self.gains_pub.publish(Float64MultiArray(
                 layout=_gains_layout(stamp, gains.size), data=gains.tolist()))
         u = self.policy.act(view)[0]
-        self.cmd_pub.publish(self._cmd_writer.encode(stamp, float(u[0]), float(u[1])))
+        self._last_answer = self._cmd_writer.encode(stamp, float(u[0]), float(u[1]))
+        self.cmd_pub.publish(self._last_answer)
         self.answered = stamp
         self.states.discard_through(stamp)
         self.timing.finish(t0)

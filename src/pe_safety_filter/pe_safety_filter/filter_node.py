@@ -32,11 +32,11 @@ What it does (each stop is logged with its reason, throttled to 1/s per reason):
 3. Watchdog (steady timer at ``watchdog_rate``): a state left unanswered for
    ``nominal_timeout`` gets a stop (``nominal_timeout``), and from then on
    every new state is answered at once by a stop until a nominal command
-   arrives again. If the output has been silent for ``nominal_timeout`` (no
-   states and no commands), a stop stamped with the current ROS time is
-   published every ``nominal_timeout`` (``no_input``): the filter is never
-   silent when its input is. (In lockstep, sim time stands still while the sim
-   waits, so this never re-stamps a state that was already answered.)
+   arrives again. With no input at all (no state, no command) for
+   ``nominal_timeout``, a stop stamped with the current ROS time is published
+   every ``nominal_timeout`` (``no_input``): the filter is never silent when its
+   input is. It never carries a state's stamp (in lockstep, sim time stands at
+   the last state while the sim waits, and then no such stop is sent).
 
 Wall-time limits (``nominal_timeout``) are for liveness; the state age limit
 is in ROS time (sim time in lockstep, where a slow node is not a stale state).
@@ -49,7 +49,7 @@ import math
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
@@ -67,7 +67,8 @@ from pe_sim.ros.runtime import EXECUTORS, run_node
 from pe_sim.ros.state import EpisodeBook, StateTable
 from pe_sim.scenario import load_scenario
 
-_LEVEL = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}
+_LEVEL = {"ok": ord(DiagnosticStatus.OK), "warn": ord(DiagnosticStatus.WARN),
+          "error": ord(DiagnosticStatus.ERROR)}
 #: Values of a filter status message, in order (floats as repr: exact).
 STATUS_KEYS = ("intervened", "correction_v", "correction_omega", "correction_size", "backup",
                "backup_reason", "tier", "min_barrier", "state_age_ms", "solve_time_ms", "enabled")
@@ -134,17 +135,17 @@ class FilterNode(Node):
         self.last_published_stamp = -1
         self.last_published_at = time.monotonic()
         self.last_nominal_at: float | None = None
+        self.last_input_at = 0.0   # monotonic time of the last own state or nominal command
         self.dead = False
         self._silent = False
+        self._last_answer: tuple[int, bytes, bytes] | None = None
         self.pending: tuple[int, float, float, float] | None = None  # stamp, v, omega, received
         self.gains: np.ndarray | None = None
         self._ros_clock = self.get_clock()
 
         self.create_subscription(MarkerArray, "/obstacles", self.on_obstacles, qos.MAP)
         self.status_pub = self.create_publisher(DiagnosticArray, "filter_status", qos.STATUS)
-        self._status_msg = DiagnosticArray(status=[DiagnosticStatus(
-            name=self.get_fully_qualified_name(), hardware_id=spec.name,
-            values=[KeyValue(key=k) for k in STATUS_KEYS])])
+        self._fqn = self.get_fully_qualified_name()
         self.cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", qos.COMMAND)
         self._cmd_writer = cdr.TwistWriter(f"{spec.name}/base_link")
         self.timing = NodeTiming(self)
@@ -192,7 +193,10 @@ class FilterNode(Node):
         stamp, x, y, theta, v, omega = convert.decode_odometry(data)
         self.states.put(robot, stamp, (x, y, theta, v, omega))
         if robot == self.index:
-            self._received_at[stamp] = time.monotonic()
+            if stamp == self.answered:
+                self.repeat_answer(stamp)
+                return
+            self._received_at[stamp] = self.last_input_at = time.monotonic()
             if len(self._received_at) > 32:
                 del self._received_at[min(self._received_at)]
             if self.dead and stamp > self.answered:
@@ -208,13 +212,15 @@ class FilterNode(Node):
     def on_nominal(self, data: bytes) -> None:
         t0 = self.timing.start()
         stamp, v, omega = convert.decode_twist(data)
-        self.last_nominal_at = time.monotonic()
+        self.last_nominal_at = self.last_input_at = time.monotonic()
         if self.dead:
             self.dead = False
             self.get_logger().info("nominal commands are back")
         if stamp <= self.answered:
             # Each state is answered once (lockstep determinism): this one already was, e.g.
-            # by a watchdog stop, or a newer one was.
+            # by a watchdog stop, or a newer one was. A repeat of the last one (the sim resent
+            # its state) gets the same answer again.
+            self.repeat_answer(stamp)
             self.timing.carry(t0)
             return
         if self.ready(stamp) or self.newer_state(stamp):
@@ -310,16 +316,15 @@ class FilterNode(Node):
                 values: dict, t0: tuple[float, float] | None, answers: bool = True) -> None:
         """Publish the status and the command for ``stamp``; ``answers``: it answers the
         state (or nominal command) of that stamp, which is then never answered again."""
-        status = self._status_msg
-        convert.set_stamp(status.header.stamp, stamp)
-        entry = status.status[0]
-        entry.level = _LEVEL[level]
-        entry.message = message
-        for kv in entry.values:  # prebuilt KeyValues: only the strings change
-            x = values[kv.key]
-            kv.value = repr(x) if isinstance(x, float) else str(x)
-        self.status_pub.publish(status)
-        self.cmd_pub.publish(self._cmd_writer.encode(stamp, float(v), float(omega)))
+        status_data = cdr.write_status_array(
+            stamp, _LEVEL[level], self._fqn, message, self.spec.name,
+            [(k, repr(x) if isinstance(x, float) else str(x)) for k, x in
+             ((k, values[k]) for k in STATUS_KEYS)])
+        cmd_data = self._cmd_writer.encode(stamp, float(v), float(omega))
+        self.status_pub.publish(status_data)
+        self.cmd_pub.publish(cmd_data)
+        if answers:
+            self._last_answer = (stamp, status_data, cmd_data)
         if answers and stamp > self.answered:
             self.answered = stamp
         self.last_published_stamp = max(self.last_published_stamp, stamp)
@@ -328,6 +333,12 @@ class FilterNode(Node):
             self._silent = False
         if t0 is not None:
             self.timing.finish(t0)
+
+    def repeat_answer(self, stamp: int) -> None:
+        """Publish the answer to ``stamp`` again if it was the last one (idempotent)."""
+        if self._last_answer is not None and self._last_answer[0] == stamp:
+            self.status_pub.publish(self._last_answer[1])
+            self.cmd_pub.publish(self._last_answer[2])
 
     # -- watchdog ----------------------------------------------------------------------------
     def on_watchdog(self) -> None:
@@ -348,9 +359,13 @@ class FilterNode(Node):
                 self.timing.count("nominal_timeouts")
                 self.stop(latest[0], "nominal_timeout", None)
                 return
-        if now - self.last_published_at > self.nominal_timeout:
+        quiet = now - max(self.last_input_at, self.last_published_at)
+        if quiet > self.nominal_timeout:
+            # Neither states nor commands: a stop stamped "now", never a state's stamp (in
+            # lockstep, sim time stands at the last state while the sim waits).
             stamp = self._ros_clock.now().nanoseconds
-            if stamp > self.last_published_stamp:
+            newest = latest[0] if latest is not None else -1
+            if stamp > max(self.last_published_stamp, newest):
                 if not self._silent:
                     self.get_logger().warning(f"no input for {self.nominal_timeout} s: publishing "
                                               f"stops every {self.nominal_timeout} s")

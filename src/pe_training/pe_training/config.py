@@ -76,6 +76,10 @@ class FilterConfig:
     robots: str = "all"
     #: Reward penalty per unit of the learner's scaled correction |u_safe - u_nom|.
     correction_penalty: float = 0.0
+    #: Without the filter in the loop: still put the *opponents* behind the filter (each
+    #: for its own robot), as ``pe-eval --filter all`` deploys them, so the unconstrained
+    #: learner trains against the opponent it will meet.
+    opponents: bool = False
 
 
 @dataclass

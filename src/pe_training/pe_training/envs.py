@@ -14,7 +14,7 @@ from pe_policy.policy import SCRIPTED_PREFIX, load_policy
 from pe_sim.envs.core import resolve_learner
 from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.scenario import Scenario, load_scenario
-from pe_sim.scripted import KINDS
+from pe_sim.scripted import KINDS, make_scripted
 from pe_training.config import TrainConfig
 from pe_training.shaping import ClearancePenalty
 
@@ -43,10 +43,40 @@ def controller(source: str, scenario: Scenario, index: int) -> str | Callable[[A
     return load_policy(source, scenario, index).act
 
 
-def group_controllers(source: str | None, scenario: Scenario, indices: list[int]) -> dict[str, Any] | None:
+class FilteredController:
+    """A controller whose commands go through the safety filter (for its own robot only),
+    e.g. the scripted opponent as ``pe-eval --filter all`` deploys it."""
+
+    def __init__(self, inner: Callable[[Any], np.ndarray], index: int, action_filter: Callable) -> None:
+        self.inner = inner
+        self.index = index
+        self.action_filter = action_filter
+        self._u: np.ndarray | None = None
+
+    def __call__(self, view: Any) -> np.ndarray:
+        command = self.inner(view)
+        if self._u is None or self._u.shape[0] != view.pose.shape[0]:
+            self._u = np.zeros((*view.pose.shape[:2], 2))
+        self._u[:] = 0.0
+        self._u[:, self.index] = command
+        u_safe, _ = self.action_filter(view.pose, self._u, view.obstacles, view.n_obstacles)
+        return np.asarray(u_safe)[:, self.index].copy()
+
+
+def group_controllers(source: str | None, scenario: Scenario, indices: list[int],
+                      filter_config: str | None = None) -> dict[str, Any] | None:
+    """Controllers by robot name for ``indices`` from one source; behind the safety filter
+    (each for its own robot) when ``filter_config`` is given."""
     if source is None:
         return None
-    return {scenario.robots[i].name: controller(source, scenario, i) for i in indices}
+    out: dict[str, Any] = {}
+    for i in indices:
+        c = controller(source, scenario, i)
+        if filter_config is not None:
+            inner = make_scripted(c, scenario, i) if isinstance(c, str) else c
+            c = FilteredController(inner, i, make_action_filter(filter_config, scenario, [i]))
+        out[scenario.robots[i].name] = c
+    return out
 
 
 def make_action_filter(config_name: str, scenario: Scenario, robots: list[int] | None = None):
@@ -77,9 +107,11 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) 
     opponents = [i for i, r in enumerate(scenario.robots) if r.role != role]
     teammates = [i for i, r in enumerate(scenario.robots) if r.role == role and i != index]
     action_filter = make_action_filter(cfg.filter.config, scenario) if cfg.filter.in_loop else None
+    # In the loop, the filter already covers every robot; otherwise optionally the opponents.
+    opponent_filter = cfg.filter.config if cfg.filter.opponents and not cfg.filter.in_loop else None
     return BatchVecEnv(
         scenario, cfg.num_envs, robot=scenario.robots[index].name,
-        opponent=group_controllers(cfg.opponent, scenario, opponents),
+        opponent=group_controllers(cfg.opponent, scenario, opponents, opponent_filter),
         teammate=group_controllers(cfg.teammate, scenario, teammates),
         seed=cfg.seed * TRAIN_SEED_STRIDE if seed is None else seed, k_obstacles=cfg.k_obstacles,
         action_filter=action_filter, filter_robots=cfg.filter.robots,

@@ -3,6 +3,7 @@ touches rclpy).
 
 * :mod:`~pe_sim.ros.qos`          the QoS profiles of every topic, with the reasons
 * :mod:`~pe_sim.ros.convert`      message <-> array conversions (exact yaw encoding)
+* :mod:`~pe_sim.ros.cdr`          serialized fast path for the per-step messages
 * :mod:`~pe_sim.ros.state`        pure bookkeeping: states by stamp, episodes, obstacles
 * :mod:`~pe_sim.ros.timing`       compute-time statistics (pure)
 * :mod:`~pe_sim.ros.diagnostics`  ``~/compute_time_ms`` and 1 Hz ``/diagnostics``

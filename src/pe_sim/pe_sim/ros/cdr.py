@@ -164,3 +164,28 @@ def read_first_status(buf: bytes) -> tuple[int, dict[str, str]]:
             value, offset = _string(buf, offset)
             values[key] = value
     return sec * NS_PER_S + nsec, values
+
+
+def write_status_array(stamp_ns: int, level: int, name: str, message: str, hardware_id: str,
+                       values: list[tuple[str, str]]) -> bytes:
+    """Serialized diagnostic_msgs/DiagnosticArray with one status (empty header frame)."""
+    buf = bytearray(ENCAP_LE + _STAMP.pack(*divmod(stamp_ns, NS_PER_S)) + _U32.pack(1) + b"\x00")
+
+    def string(text: str) -> None:
+        _pad(buf, 4)
+        raw = text.encode() + b"\x00"
+        buf.extend(_U32.pack(len(raw)))
+        buf.extend(raw)
+
+    _pad(buf, 4)
+    buf.extend(_U32.pack(1))          # one status
+    buf.append(level)
+    string(name)
+    string(message)
+    string(hardware_id)
+    _pad(buf, 4)
+    buf.extend(_U32.pack(len(values)))
+    for key, value in values:
+        string(key)
+        string(value)
+    return bytes(buf)

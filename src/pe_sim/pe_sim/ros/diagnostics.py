@@ -41,7 +41,7 @@ class _Series:
 
     def add(self, ms: float) -> None:
         self.stats.add(ms)
-        if self._pub is not None:
+        if self._pub is not None and self._pub.get_subscription_count():  # nobody listening: skip
             self._msg.data = ms
             self._pub.publish(self._msg)
 

@@ -8,7 +8,7 @@ topic                     reliability durability  history           why
                                                                      no old states; 10 absorbs a burst
 /<robot>/cmd_vel[_nom.]   reliable    volatile    keep last 10      same: a lost command is a missed step
 /<robot>/cbf_gains        reliable    volatile    keep last 10      travels with the nominal command
-~/status (filter)         reliable    volatile    keep last 10      the sim records filter statistics
+/<robot>/filter_status   reliable    volatile    keep last 10      the sim records filter statistics
 /obstacles                reliable    transient   keep last 1       the map: RViz/Foxglove/late nodes get
                                       local                          the current one when they connect
 /episode                  reliable    transient   keep last 20      episode seed/obstacles; late joiners

@@ -15,9 +15,9 @@ Exit codes: 0 finished or stopped by SIGINT/SIGTERM, 2 refused to start
 
 from __future__ import annotations
 
+import gc
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -38,9 +38,9 @@ def make_executor(kind: str) -> Any:
     raise ValueError(f"unknown executor {kind!r}; choose from {list(EXECUTORS)}")
 
 
-def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
-    """Create the node with ``factory`` inside an initialised rclpy context, spin it
-    until it is done or the process is asked to stop, and return an exit code."""
+def run_node(node_class: type, args: list[str] | None = None) -> int:
+    """Create a ``node_class`` node inside an initialised rclpy context, spin it until it
+    is done or the process is asked to stop, and return an exit code."""
     from pe_sim.config_reader import ConfigError
     from pe_sim.ros.params import ParameterError
 
@@ -48,12 +48,19 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
     node = None
     code = 0
     try:
+        # Two-step construction, so a node that refuses to start (its __init__ raises after
+        # rclpy's Node was created) is destroyed here rather than by the garbage collector
+        # after rclpy shut down (which can crash the interpreter).
+        candidate = node_class.__new__(node_class)
         try:
-            node = factory()
+            candidate.__init__()
+            node = candidate
         except (ParameterError, ConfigError, FileNotFoundError, ValueError) as exc:
             print(f"[ERROR] node refused to start: {exc}", file=sys.stderr, flush=True)
+            _destroy_partial(candidate)
             return 2
         except Exception:
+            _destroy_partial(candidate)
             if not rclpy.ok():  # asked to stop (SIGINT/SIGTERM) while starting up
                 return 0
             raise
@@ -90,8 +97,17 @@ def run_node(factory: Callable[[], Any], args: list[str] | None = None) -> int:
                 traceback.print_exc()
                 code = code or 1
             node.destroy_node()
+        gc.collect()
         rclpy.try_shutdown()
     return code
+
+
+def _destroy_partial(node: Any) -> None:
+    try:
+        node.destroy_node()
+    except Exception:  # rclpy's Node was never created
+        pass
+    gc.collect()
 
 
 def _profiler(node: Any):

@@ -79,6 +79,9 @@ class SimNode(Node):
         self.step_timeout = declare(self, "step_timeout", 10.0, "lockstep: seconds to wait for the "
                                     "commands of a state before robots without one hold still (a miss)",
                                     check=positive)
+        self.resend_period = declare(self, "resend_period", 0.5, "lockstep: publish the current "
+                                     "state again every this many seconds while its commands are "
+                                     "missing (repairs a lost message quickly)", check=positive)
         command_timeout = declare(self, "command_timeout", 0.5, "realtime: a latest command older "
                                   "than this (s of sim time) is replaced by a stop", check=positive)
         self.frame_id = declare(self, "frame_id", "world", "frame of poses and markers")
@@ -131,6 +134,8 @@ class SimNode(Node):
         self.timing = NodeTiming(self)
         self.latency = [self.timing.series(f"loop_latency/{n}", f"~/{n}/loop_latency_ms") for n in names]
         self._published_at = [0.0] * len(names)
+        self._last_state = [b""] * len(names)
+        self._resent_at = 0.0
         self._latency_done = [False] * len(names)
         self._records = None
         if self.records_file:
@@ -198,8 +203,8 @@ class SimNode(Node):
             self.runner.t0_ns = self._system.now().nanoseconds
             self._step_timer = self.create_timer(self.scenario.dt, self.on_tick, clock=self._steady)
         else:
-            self._step_timer = self.create_timer(min(0.1, self.step_timeout / 4), self.on_timeout_check,
-                                                 clock=self._steady)
+            self._step_timer = self.create_timer(min(0.1, self.step_timeout / 4, self.resend_period / 2),
+                                                 self.on_timeout_check, clock=self._steady)
         self.announce(self.runner.current_episode())
         self.publish_state()
 
@@ -220,10 +225,24 @@ class SimNode(Node):
         pose, vel = self.runner.pose, self.runner.velocity
         for i, pub in enumerate(self.odom_pubs):
             qz, qw = convert.yaw_to_quaternion(float(pose[i, 2]))
-            pub.publish(self._odom_writers[i].encode(stamp, float(pose[i, 0]), float(pose[i, 1]), qz, qw,
-                                                     float(vel[i, 0]), float(vel[i, 1])))
+            data = self._odom_writers[i].encode(stamp, float(pose[i, 0]), float(pose[i, 1]), qz, qw,
+                                                float(vel[i, 0]), float(vel[i, 1]))
+            pub.publish(data)
             self._published_at[i] = time.perf_counter()
+            self._last_state[i] = data
+        self._resent_at = self._published_at[-1]
         self._latency_done = [False] * len(self.odom_pubs)
+
+    def resend_state(self) -> None:
+        """Lockstep: publish the current state again (same stamp and bytes). Nodes treat a
+        state they answered as a request to repeat their answer, so a message lost to a
+        DDS discovery race costs ``resend_period``, not a miss."""
+        if self.clock_pub is not None:
+            self.clock_pub.publish(convert.clock_message(self.runner.stamp_ns, self._clock_msg))
+        for pub, data in zip(self.odom_pubs, self._last_state, strict=True):
+            pub.publish(data)
+        self._resent_at = time.perf_counter()
+        self.timing.count("resent_states")
 
     def episode_ended(self, end: EpisodeEnd) -> None:
         record_json = end.record.to_json()
@@ -282,7 +301,12 @@ class SimNode(Node):
         self.timing.finish(t0)
 
     def on_timeout_check(self) -> None:
-        if not self._running or time.perf_counter() - max(self._published_at) < self.step_timeout:
+        if not self._running:
+            return
+        now = time.perf_counter()
+        if now - max(self._published_at) < self.step_timeout:
+            if now - self._resent_at >= self.resend_period:
+                self.resend_state()
             return
         waiting = [self.scenario.robots[i].name for i in self.runner.waiting_for()]
         self.get_logger().warning(f"lockstep: no command/status for stamp {self.runner.stamp_ns} from "

@@ -3,7 +3,9 @@ prototype's style, on the same inputs in the same run (one core, torch on one th
 
 Inputs: ``--states`` world states recorded from the batch simulation (the expert
 behind the filter; the network's own states would do as well), one robot, batch 1 --
-what a robot computes each control step. Timed per call (median and p99, us):
+what a robot computes each control step. Each method is timed per call (median and
+p99, us) in its own passes over all states (interleaving them made the onnxruntime
+calls ~10x slower after each torch call), garbage collection off while timing:
 
 * **ours, network**: the exported ONNX network (onnxruntime, one thread) on the raw
   observation: u_ref and the gains;
@@ -96,56 +98,69 @@ def run_bench(model: str | Path, config: str, n_states: int, repeats: int, seed:
     obs_all = setup.builder.build(states.pose, states.velocity, states.obstacles, states.n_obstacles)
     A_all, b1_all, _ = setup.rows.rows(states.pose, states.obstacles, states.n_obstacles)
     views = [_one(states, e) for e in range(n_states)]
-    times: dict[str, list[float]] = {k: [] for k in (
-        "ours_network", "ours_qp", "ours_network_qp", "ours_deployed_step", "proto_network_qp", "proto_qp")}
-    u_exact = np.empty((n_states, 2))
-    u_ipm = np.empty((n_states, 2))
-    clock = time.perf_counter
-    session = policy
     m = states.obstacles.shape[1]
-    gc.collect()
-    for rep in range(repeats + 1):
-        record = rep > 0  # the first pass warms up (numba compilation, allocations)
+    # The network's outputs on every state (the QP inputs of both solvers).
+    u_refs, slots = policy.outputs(obs_all)
+    inputs = [(obs_all[e:e + 1], A_all[e:e + 1], b1_all[e:e + 1], u_refs[e:e + 1], slots[e:e + 1])
+              for e in range(n_states)]
+    t_inputs = [tuple(torch.as_tensor(x) for x in item) for item in inputs]
+
+    def ours_network(e):
+        return policy.outputs(inputs[e][0])
+
+    def ours_qp(e):
+        _, A, b1, u_ref, slot = inputs[e]
+        return active_sets(A, slot * b1, u_ref, W, lo, hi)[2]
+
+    def ours_network_qp(e):
+        obs, A, b1, _, _ = inputs[e]
+        u_ref, slot = policy.outputs(obs)
+        return active_sets(A, slot * b1, u_ref, W, lo, hi)[2]
+
+    def ours_deployed_step(e):
+        v = views[e]
+        policy._obs = None  # no cache: a new state every call
+        u_nom = policy.act(v)[0]
+        g = policy.gains(v)[0]
+        n_obs = int(v.n_obstacles[0])
+        return single.filter(v.pose[0, index], u_nom, v.obstacles[0, :n_obs],
+                             gains=np.concatenate([g[:n_obs], g[m:]])).u_safe
+
+    def proto_network_qp(e):
+        obs, A, b1, _, _ = t_inputs[e]
+        with torch.no_grad():
+            tu, tg = net(obs)
+            return filter_qp_ipm(tu.double(), tg.double(), A, b1, tW, tlo, thi)
+
+    def proto_qp(e):
+        _, A, b1, u_ref, slot = t_inputs[e]
+        with torch.no_grad():
+            return filter_qp_ipm(u_ref, slot, A, b1, tW, tlo, thi)
+
+    methods = {"ours_network": ours_network, "ours_qp": ours_qp, "ours_network_qp": ours_network_qp,
+               "ours_deployed_step": ours_deployed_step, "proto_network_qp": proto_network_qp,
+               "proto_qp": proto_qp}
+    # Each method in its own passes over all states (first pass: warm-up), garbage
+    # collection off while timing.
+    times: dict[str, list[float]] = {}
+    clock = time.perf_counter
+    for key, fn in methods.items():
         for e in range(n_states):
-            obs = obs_all[e:e + 1]
-            A, b1 = A_all[e:e + 1], b1_all[e:e + 1]
-            # ours: network
-            t0 = clock()
-            u_ref, slot = session.outputs(obs)
-            t1 = clock()
-            # ours: exact QP with those gains
-            _, _, u = active_sets(A, slot * b1, u_ref, W, lo, hi)
-            t2 = clock()
-            # ours: deployed step (obs build + network + gain mapping + SafetyFilter.filter)
-            v = views[e]
-            t3 = clock()
-            session._obs = None  # no cache: a new state every call
-            u_nom = session.act(v)[0]
-            g = session.gains(v)[0]
-            n_obs = int(v.n_obstacles[0])
-            res = single.filter(v.pose[0, index], u_nom, v.obstacles[0, :n_obs],
-                                gains=np.concatenate([g[:n_obs], g[m:]]))
-            t4 = clock()
-            # prototype style: torch network + interior-point QP layer
-            with torch.no_grad():
-                t5 = clock()
-                tu, tg = net(torch.as_tensor(obs))
-                filter_qp_ipm(tu.double(), tg.double(), torch.as_tensor(A), torch.as_tensor(b1), tW, tlo, thi)
-                t6 = clock()
-                # the same QP inputs as ours (the ONNX outputs) for the timing and the comparison
-                ui = filter_qp_ipm(torch.as_tensor(u_ref), torch.as_tensor(slot), torch.as_tensor(A),
-                                   torch.as_tensor(b1), tW, tlo, thi)
-                t7 = clock()
-            if record:
-                times["ours_network"].append(t1 - t0)
-                times["ours_qp"].append(t2 - t1)
-                times["ours_network_qp"].append(t2 - t0)
-                times["ours_deployed_step"].append(t4 - t3)
-                times["proto_network_qp"].append(t6 - t5)
-                times["proto_qp"].append(t7 - t6)
-            u_exact[e] = u[0]
-            u_ipm[e] = ui[0].numpy()
-            del res
+            fn(e)
+        gc.collect()
+        gc.disable()
+        try:
+            ts = []
+            for _ in range(repeats):
+                for e in range(n_states):
+                    t0 = clock()
+                    fn(e)
+                    ts.append(clock() - t0)
+        finally:
+            gc.enable()
+        times[key] = ts
+    u_exact = np.concatenate([ours_qp(e) for e in range(n_states)])
+    u_ipm = np.concatenate([proto_qp(e).numpy() for e in range(n_states)])
     err = np.abs(u_exact - u_ipm).max(axis=1)
     return {
         "model": str(model), "torch_network": torch_source, "scenario": scenario.name, "states": n_states,

@@ -51,9 +51,11 @@ def _ppo_throughput(cfg: TrainConfig, venv: Any, steps: int, log: Path) -> dict[
     model.learn(total_timesteps=steps, callback=callback)
     wall = time.perf_counter() - t
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    rates = [r["steps_per_s"] for r in rows[1:]] or [r["steps_per_s"] for r in rows]
+    rows = rows[1:] or rows
+    rates = [r["steps_per_s"] for r in rows]
     return {"steps": float(model.num_timesteps), "wall_s": wall,
             "steps_per_s_median": float(np.median(rates)),
+            "rollout_steps_per_s_median": float(np.median([r["rollout_steps_per_s"] for r in rows])),
             "steps_per_s_overall": model.num_timesteps / wall, "iterations": float(len(rates))}
 
 
@@ -94,6 +96,7 @@ def run_bench(cfg: TrainConfig, batch_steps: int, dummy_steps: int, workdir: Pat
         "filter_in_loop": cfg.filter.in_loop, "ppo": cfg.to_dict()["ppo"], "torch_threads": cfg.torch_threads,
         "batch_vec_env": batch, "dummy_vec_env": dummy,
         "ratio": batch["steps_per_s_median"] / dummy["steps_per_s_median"],
+        "rollout_ratio": batch["rollout_steps_per_s_median"] / dummy["rollout_steps_per_s_median"],
     }
 
 
@@ -119,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  DummyVecEnv : {d['steps_per_s_median']:>9,.0f} env steps/s (median of {d['iterations']:.0f} "
           f"iterations; {d['steps']:,.0f} steps in {d['wall_s']:.1f} s)")
     print(f"  ratio       : {res['ratio']:.2f}x (target >= 3x); details in {out / 'bench.json'}")
+    print(f"  rollout collection alone (policy inference + env, no PPO update): "
+          f"{b['rollout_steps_per_s_median']:,.0f} vs {d['rollout_steps_per_s_median']:,.0f} env steps/s "
+          f"= {res['rollout_ratio']:.2f}x")
     return 0
 
 

@@ -41,6 +41,8 @@ class ProgressCallback(BaseCallback):
         self._t_start = 0.0
         self._steps_start = 0
         self._last_bar = 0
+        self._t_collect = 0.0
+        self._steps_collect = 0
 
     # -- SB3 hooks ------------------------------------------------------------------------
     def _on_training_start(self) -> None:
@@ -51,6 +53,10 @@ class ProgressCallback(BaseCallback):
             self.bar = tqdm(total=self.total_steps, initial=self.num_timesteps, unit="step",
                             unit_scale=True, dynamic_ncols=True, mininterval=0.5 if tty else 30.0,
                             smoothing=0.05, desc="pe-train")
+
+    def _on_rollout_start(self) -> None:
+        self._t_collect = time.perf_counter()
+        self._steps_collect = self.num_timesteps
 
     def _on_step(self) -> bool:
         dones = self.locals["dones"]
@@ -75,6 +81,8 @@ class ProgressCallback(BaseCallback):
         # Rate over the last full iteration (previous update + this rollout).
         rate = steps / max(t - self._t_rollout, 1e-9)
         self._t_rollout, self._steps_rollout = t, self.num_timesteps
+        # Rollout collection alone (policy inference + env steps), without the PPO update.
+        collect_rate = (self.num_timesteps - self._steps_collect) / max(t - self._t_collect, 1e-9)
         stats = self.recent()
         self.logger.record("time/steps_per_s", rate)
         for key, value in stats.items():
@@ -88,7 +96,7 @@ class ProgressCallback(BaseCallback):
         if self.log_path is not None:
             append_jsonl(self.log_path, {
                 "num_timesteps": self.num_timesteps, "wall_s": t - self._t_start,
-                "steps_per_s": rate, **stats})
+                "steps_per_s": rate, "rollout_steps_per_s": collect_rate, **stats})
 
     def _on_training_end(self) -> None:
         if self.bar is not None:

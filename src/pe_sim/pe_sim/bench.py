@@ -57,12 +57,36 @@ def main(argv: list[str] | None = None) -> int:
         med = float(np.median(per_step))
         print(f"{num_envs:>8} {num_envs / med:>14,.0f} {num_envs * n / med:>15,.0f} "
               f"{med * 1e6:>14.1f} {np.percentile(per_step, 99) * 1e6:>9.1f}")
-    try:
-        from pe_sim.envs.vec_env import bench_vec_env
-    except ImportError:
-        return 0
-    bench_vec_env(scenario)
+    print(f"\nGymnasium env (B = 1, one learning pursuer vs the scripted random evader, "
+          f"observation built each step), median of {args.repeats} repeats")
+    per_step = np.array(_time_gym_env(scenario, 5000, args.repeats))
+    print(f"{'single':>8} {1 / np.median(per_step):>14,.0f} steps/s "
+          f"({np.median(per_step) * 1e6:.1f} us/step, p99 {np.percentile(per_step, 99) * 1e6:.1f} us)")
+    from pe_sim.envs.vec_env import bench_vec_env
+
+    for opponent in ("random", "flee"):
+        r = bench_vec_env(num_envs=1024, steps=100, scenario=scenario, opponent=opponent)
+        print(f"BatchVecEnv B=1024 vs {opponent:<6} {r['steps_per_s']:>12,.0f} env steps/s "
+              f"({r['batch_step_ms_median']:.2f} ms/batch step, info list {r['info_list_ms']:.3f} ms)")
     return 0
+
+
+def _time_gym_env(scenario, steps: int, repeats: int) -> list[float]:
+    """Seconds per ``PursuitEvasionEnv.step`` (auto-reset on episode end), one figure per repeat."""
+    from pe_sim.envs.single import PursuitEvasionEnv
+
+    env = PursuitEvasionEnv(scenario, role="pursuer", opponent="random")
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1.0, 1.0, (steps, 2)).astype(np.float32)
+    per_step = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for a in actions:
+            _, _, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                env.reset()
+        per_step.append((time.perf_counter() - start) / steps)
+    return per_step
 
 
 if __name__ == "__main__":

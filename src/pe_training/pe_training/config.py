@@ -118,8 +118,31 @@ class FinalEvalConfig:
     num_envs: int = 250
 
 
+class RunConfig:
+    """What every training config (PPO or BarrierNet) shares: plain-data view, the
+    hash of what determines the trained policy, and the run folder."""
+
+    #: Keys that do not change the trained policy (left out of the hash).
+    HASH_EXCLUDES = ("output_dir", "name", "eval", "final_eval", "checkpoint_every_steps")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """16 hex digits of SHA-256 over what determines the trained policy."""
+        data = self.to_dict()
+        for key in self.HASH_EXCLUDES:
+            data.pop(key, None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(RunConfig):
     """Everything one ``pe-train`` run needs."""
 
     name: str = "policy"
@@ -183,20 +206,6 @@ class TrainConfig:
                       f"must divide num_envs * n_steps = {rollout}, got {self.ppo.batch_size}")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def config_hash(self) -> str:
-        """16 hex digits of SHA-256 over what determines the trained policy."""
-        data = self.to_dict()
-        for key in ("output_dir", "name", "eval", "final_eval", "checkpoint_every_steps"):
-            data.pop(key, None)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
 
 
 # --------------------------------------------------------------------------- loading
@@ -284,6 +293,13 @@ def load_train_config(
 ) -> TrainConfig:
     """A validated :class:`TrainConfig`: defaults <- YAML file (a name in
     ``config/training/`` or a path) <- ``overrides`` (``key=value`` strings)."""
+    return load_run_config(TrainConfig, name_or_path, overrides)
+
+
+def load_run_config(cls: type, name_or_path: str | Path | None = None,
+                    overrides: list[str] | None = None) -> Any:
+    """A validated config of dataclass ``cls``: defaults <- YAML file (a name in
+    ``config/training/`` or a path) <- ``overrides`` (``key=value`` strings)."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if name_or_path is not None:
@@ -294,7 +310,7 @@ def load_train_config(
     if overrides:
         data = apply_overrides(data, overrides)
         source += " + --set"
-    return _from_data(TrainConfig, data, source, "").validate(source)
+    return _from_data(cls, data, source, "").validate(source)
 
 
 def smoke_overrides() -> list[str]:

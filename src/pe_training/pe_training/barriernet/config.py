@@ -9,16 +9,11 @@ PPO with the QP in the environment step). Units: gains 1/s, commands m/s and rad
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pe_sim.config_reader import ConfigError
-from pe_sim.scenario import resolve_config
-from pe_training.config import FinalEvalConfig, _from_data, apply_overrides
+from pe_training.config import FinalEvalConfig, RunConfig, load_run_config
 
 METHODS = ("imitation", "ppo")
 
@@ -107,7 +102,7 @@ class BNEvalConfig:
 
 
 @dataclass
-class BarrierNetConfig:
+class BarrierNetConfig(RunConfig):
     """Everything one ``pe-barriernet-train`` run needs."""
 
     name: str = "barriernet"
@@ -163,38 +158,11 @@ class BarrierNetConfig:
             raise bad("reward", f"unknown reward weights {sorted(unknown)}")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def config_hash(self) -> str:
-        """16 hex digits of SHA-256 over what determines the trained policy."""
-        data = self.to_dict()
-        for key in ("output_dir", "name", "eval", "final_eval", "checkpoint_every_steps"):
-            data.pop(key, None)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
-
 
 def load_barriernet_config(name_or_path: str | Path | None = None,
                            overrides: list[str] | None = None) -> BarrierNetConfig:
     """Defaults <- YAML (a name in ``config/training/`` or a path) <- ``overrides``."""
-    data: dict[str, Any] = {}
-    source = "<defaults>"
-    if name_or_path is not None:
-        from pe_sim.config_reader import load_yaml
-
-        path = resolve_config(name_or_path, "training")
-        data = load_yaml(path)
-        source = str(path)
-        data.setdefault("name", Path(path).stem)
-    if overrides:
-        data = apply_overrides(data, overrides)
-        source += " + --set"
-    return _from_data(BarrierNetConfig, data, source, "").validate(source)
+    return load_run_config(BarrierNetConfig, name_or_path, overrides)
 
 
 def smoke_overrides(method: str) -> list[str]:

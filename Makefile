@@ -55,7 +55,7 @@ bench: setup
 	$(VENV)/bin/pe-filter-bench
 	$(VENV)/bin/pe-policy-bench
 	$(VENV)/bin/pe-barriernet-bench
-	$(VENV)/bin/pe-train-bench
+	$(VENV)/bin/pe-train-bench pursuer_bench_flee
 	$(VENV)/bin/pe-ros-bench --duration 60
 
 lock:

@@ -38,7 +38,7 @@ from pe_policy.policy import load_policy
 from pe_sim.batch import BatchSim
 from pe_sim.ros import cdr, convert, qos
 from pe_sim.ros.diagnostics import NodeTiming
-from pe_sim.ros.params import ParameterError, declare
+from pe_sim.ros.params import ParameterError, declare, robot_index
 from pe_sim.ros.runtime import EXECUTORS, run_node
 from pe_sim.ros.state import Episode, EpisodeBook, StateTable, step_index
 from pe_sim.scenario import load_scenario
@@ -67,11 +67,7 @@ class PolicyNode(Node):
 
         fqn = self.get_fully_qualified_name()
         self.scenario = load_scenario(scenario_name)
-        robot = robot or self.get_namespace().rstrip("/").rsplit("/", 1)[-1]
-        try:
-            self.robot_index = self.scenario.robot_index(robot)
-        except KeyError as exc:
-            raise ParameterError(f"{fqn}: parameter 'robot' = {robot!r}: {exc.args[0]}") from None
+        self.robot_index = robot_index(self, self.scenario, robot)
         spec = self.scenario.robots[self.robot_index]
         source = source or DEFAULT_POLICY[spec.role]
         try:

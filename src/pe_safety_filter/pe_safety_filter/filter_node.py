@@ -62,7 +62,7 @@ from pe_safety_filter.config import load_filter_config
 from pe_safety_filter.filter import INTERVENTION_THRESHOLD, SafetyFilter
 from pe_sim.ros import cdr, convert, qos
 from pe_sim.ros.diagnostics import NodeTiming
-from pe_sim.ros.params import ParameterError, declare, non_negative, positive
+from pe_sim.ros.params import ParameterError, declare, non_negative, positive, robot_index
 from pe_sim.ros.runtime import EXECUTORS, run_node
 from pe_sim.ros.state import EpisodeBook, StateTable
 from pe_sim.scenario import load_scenario
@@ -100,11 +100,7 @@ class FilterNode(Node):
 
         fqn = self.get_fully_qualified_name()
         self.scenario = load_scenario(scenario_name)
-        robot = robot or self.get_namespace().rstrip("/").rsplit("/", 1)[-1]
-        try:
-            self.index = self.scenario.robot_index(robot)
-        except KeyError as exc:
-            raise ParameterError(f"{fqn}: parameter 'robot' = {robot!r}: {exc.args[0]}") from None
+        self.index = robot_index(self, self.scenario, robot)
         try:
             config = load_filter_config(config_name)
         except FileNotFoundError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +107,24 @@ def render_markdown(card: dict[str, Any]) -> str:
                          f"{_pct(row.get('violation_step_rate'))} | {_pct(row.get('intervention_rate'))} | "
                          f"{'yes' if row.get('best') else ''} |")
         lines.append("")
-    if card.get("notes"):
-        lines += ["## Notes", "", card["notes"], ""]
-    lines += ["## Full training config", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(),
-              "```", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + notes_and_config(card, cfg))
 
 
-def write_model_card(card: dict[str, Any], onnx_path: str | Path) -> tuple[Path, Path]:
-    """Write the JSON and markdown cards next to ``onnx_path``."""
+def notes_and_config(card: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The closing markdown sections of every model card: notes and the full config."""
+    lines = ["## Notes", "", card["notes"], ""] if card.get("notes") else []
+    return [*lines, "## Full training config", "", "```yaml",
+            yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", ""]
+
+
+def write_model_card(
+    card: dict[str, Any], onnx_path: str | Path, render: Callable[[dict[str, Any]], str] = render_markdown
+) -> tuple[Path, Path]:
+    """Write the JSON and the markdown card (``render(card)``) next to ``onnx_path``."""
     json_path, md_path = card_paths(Path(onnx_path))
     json_path.write_text(json.dumps(card, indent=2, default=float, sort_keys=False) + "\n")
-    md_path.write_text(render_markdown(card))
+    md_path.write_text(render(card))
     return json_path, md_path
 
 
-__all__ = ["card_paths", "eval_table", "render_markdown", "write_model_card"]
+__all__ = ["card_paths", "eval_table", "notes_and_config", "render_markdown", "write_model_card"]

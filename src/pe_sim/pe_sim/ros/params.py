@@ -86,6 +86,17 @@ def declare(
     return value
 
 
+def robot_index(node, scenario, robot: str) -> int:
+    """Index in ``scenario`` of the robot named by the ``robot`` parameter (empty: the
+    last part of the node's namespace); an unknown name is a :class:`ParameterError`."""
+    robot = robot or node.get_namespace().rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return scenario.robot_index(robot)
+    except KeyError as exc:
+        raise ParameterError(f"{node.get_fully_qualified_name()}: parameter 'robot' = {robot!r}: "
+                             f"{exc.args[0]}") from None
+
+
 def positive(value: float) -> str | None:
     return None if value > 0 else "must be > 0"
 

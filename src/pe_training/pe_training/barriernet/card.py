@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pe_training.model_card import _num, _pct, card_paths, eval_table
+from pe_training.model_card import _num, _pct, eval_table, notes_and_config, write_model_card
 
 
 def render_markdown(card: dict[str, Any]) -> str:
@@ -81,19 +79,12 @@ def render_markdown(card: dict[str, Any]) -> str:
                          f"{_pct(row.get('violation_step_rate'))} | {_pct(row.get('intervention_rate'))} | "
                          f"{'yes' if row.get('best') else ''} |")
         lines.append("")
-    if card.get("notes"):
-        lines += ["## Notes", "", card["notes"], ""]
-    lines += ["## Full training config", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).rstrip(),
-              "```", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + notes_and_config(card, cfg))
 
 
 def write_card(card: dict[str, Any], onnx_path: str | Path) -> tuple[Path, Path]:
     """Write the JSON and markdown cards next to ``onnx_path``."""
-    json_path, md_path = card_paths(Path(onnx_path))
-    json_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
-    md_path.write_text(render_markdown(card))
-    return json_path, md_path
+    return write_model_card(card, onnx_path, render=render_markdown)
 
 
 __all__ = ["render_markdown", "write_card"]

@@ -353,6 +353,42 @@ def test_policy_and_filter_nodes(tmp_path):
             assert got["evader"][old] == (0.0, 0.0)
             assert status["evader"][old]["backup_reason"] == "stale_state"
 
+        # 4b. The `enabled` parameter at run time (as an operator would set it): off, the
+        #     nominal command passes unchanged; a non-bool is refused; on again, the CBF acts.
+        #     The evader's state: 2 cm from the +x wall, facing it; the command: full speed.
+        from rclpy.parameter import Parameter
+
+        evader = scenario.robots[1]
+        near_wall = (scenario.half_width - evader.radius - 0.02, 0.0, 0.0, 0.0, 0.0)
+        client = AsyncParameterClient(node, "/evader/safety_filter")
+        assert client.wait_for_services(timeout_sec=10.0)
+
+        def set_enabled(value) -> bool:
+            future = client.set_parameters([Parameter("enabled", value=value)])
+            probe.wait_until(future.done, 10.0, f"set enabled={value!r}")
+            return future.result().results[0].successful
+
+        def into_the_wall() -> int:
+            stamp = clock.now().nanoseconds
+            nominal_pub.publish(convert.fill_twist(TwistStamped(), stamp, evader.v_max, 0.0))
+            time.sleep(0.05)
+            odom_pub["evader"].publish(convert.fill_odometry(Odometry(), stamp, *near_wall))
+            probe.wait_until(lambda: stamp in got["evader"] and stamp in status["evader"], 10.0,
+                             "the evader filter's answer")
+            return stamp
+
+        assert set_enabled(False)
+        passed = into_the_wall()
+        assert not set_enabled("yes")
+        assert set_enabled(True)
+        guarded = into_the_wall()
+        with probe.lock:
+            assert got["evader"][passed] == (evader.v_max, 0.0)
+            assert status["evader"][passed]["tier"] == "disabled"
+            assert status["evader"][passed]["enabled"] == "False"
+            assert got["evader"][guarded][0] < 0.5 * evader.v_max   # braked before the wall
+            assert status["evader"][guarded]["intervened"] == "True"
+
         # 5. Kill the policy node: the filter's watchdog stops the robot and keeps stopping it.
         policy = next(r for r in launcher.running if r.spec.name == "policy")
         policy.process.kill()

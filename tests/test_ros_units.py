@@ -284,7 +284,7 @@ def _import_launch_file():
 
 def test_launch_file_and_pe_launch_share_one_description(monkeypatch, tmp_path):
     values = {"scenario": SCENARIO, "episodes": "3", "filter": "pursuer", "mode": "realtime",
-              "evader": "scripted:random", "out": str(tmp_path)}
+              "evader": "scripted:random", "out": str(tmp_path), "launch_prefix": "chrt -b 0"}
     nodes, declared = _launch_file_nodes(values, monkeypatch)
     # The launch arguments are the description's, with its defaults.
     assert declared == [(name, default) for name, default, _ in LAUNCH_ARGUMENTS]
@@ -308,6 +308,13 @@ def test_launch_file_and_pe_launch_share_one_description(monkeypatch, tmp_path):
     assert args == ["--ros-args", "-r", "__node:=policy", "-r", "__ns:=/pursuer",
                     "--params-file", spec.params_files[0], "--params-file", "/tmp/overrides.yaml"]
     assert overrides_yaml(spec).startswith("/pursuer/policy:\n  ros__parameters:\n")
+    # The launch prefix: launch_ros' Node(prefix=...), pe-launch's command-line head.
+    assert all(s.prefix == "chrt -b 0" for s in specs)
+    assert launch_node_kwargs(spec)["prefix"] == "chrt -b 0"
+    from pe_bringup.launcher import Launcher, resolve_executable
+
+    assert Launcher([spec]).command(spec, 0)[:4] == ["chrt", "-b", "0", str(resolve_executable(
+        spec.package, spec.executable))]
     assert Path(spec.params_files[0]).name == "realtime.yaml"
 
 

@@ -44,7 +44,7 @@ def test_config_errors_name_the_key(override, key):
 
 def test_training_env_is_the_batch_vec_env_with_truncation_infos():
     cfg = load_train_config("pursuer_seed_random",
-                            ["num_envs=4", "ppo.batch_size=512", "opponent=scripted:flee"])
+                            ["num_envs=4", "ppo.n_steps=256", "ppo.batch_size=512", "opponent=scripted:flee"])
     env = make_vec_env(cfg, training_scenario(cfg))
     assert isinstance(env, BatchVecEnv) and env.num_envs == 4
     env.reset()
@@ -115,7 +115,7 @@ def test_opponent_behind_the_filter(seed_scenario):
     from pe_training.envs import FilteredController
 
     cfg = load_train_config("pursuer_seed_random",
-                            ["num_envs=4", "ppo.batch_size=512", "filter.opponents=true"])
+                            ["num_envs=4", "ppo.n_steps=256", "ppo.batch_size=512", "filter.opponents=true"])
     env = make_vec_env(cfg, training_scenario(cfg))
     assert isinstance(env.core.controllers[1], FilteredController)
     env.reset()

@@ -16,6 +16,7 @@ filter and policy compute p99 <= 0.3 ms; lockstep >= 300 steps/s.
     pe-ros-bench                                  # 60 s real time + 20 lockstep episodes
     pe-ros-bench --duration 600                   # the 10-minute figure
     pe-ros-bench --executor single_threaded       # compare executors
+    pe-ros-bench --launch-prefix "chrt -b 0"      # every node under SCHED_BATCH
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pursuer", default=EvalOptions.pursuer)
     p.add_argument("--evader", default=EvalOptions.evader)
     p.add_argument("--executor", default="events", choices=("events", "single_threaded"))
+    p.add_argument("--launch-prefix", default="", metavar="CMD",
+                   help="command every node runs under, e.g. 'chrt -b 0' (SCHED_BATCH)")
     p.add_argument("--skip-realtime", action="store_true")
     p.add_argument("--skip-lockstep", action="store_true")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random)")
@@ -138,11 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     domain = args.domain_id if args.domain_id is not None else random.randint(1, 200)
     base = dict(scenario=args.scenario, pursuer=args.pursuer, evader=args.evader, filter="all",
-                executor=args.executor)
-    results: dict[str, Any] = {"executor": args.executor, "scenario": args.scenario, "targets": TARGETS}
+                executor=args.executor, launch_prefix=args.launch_prefix)
+    results: dict[str, Any] = {"executor": args.executor, "launch_prefix": args.launch_prefix,
+                               "scenario": args.scenario, "targets": TARGETS}
     rt = ls = None
     if not args.skip_realtime:
-        print(f"pe-ros-bench: real time, {args.duration:g} s of sim time, executor {args.executor} ...",
+        print(f"pe-ros-bench: real time, {args.duration:g} s of sim time, executor {args.executor}"
+              + (f", launch prefix {args.launch_prefix!r}" if args.launch_prefix else "") + " ...",
               flush=True)
         options = EvalOptions(**base, mode="realtime", episodes=0, duration=args.duration,
                               out=str(out / "realtime"))

@@ -52,6 +52,7 @@ class NodeSpec:
     params_files: tuple[str, ...] = ()
     parameters: tuple[tuple[str, Any], ...] = ()
     remappings: tuple[tuple[str, str], ...] = ()
+    prefix: str = ""   # launch-prefix: a command the node's executable runs under
 
     @property
     def fqn(self) -> str:
@@ -79,6 +80,7 @@ class EvalOptions:
     params_file: str = ""                 # '' : config/ros/<mode>.yaml
     out: str = ""                         # '' : no record or timing files
     executor: str = "events"
+    launch_prefix: str = ""               # e.g. "chrt -b 0" (see LAUNCH_ARGUMENTS)
     extra: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = field(default=())
     """Additional per-node overrides: ((node fqn, ((param, value), ...)), ...)."""
 
@@ -104,6 +106,8 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("params_file", "", "ROS params file (default: config/ros/<mode>.yaml)"),
     ("out", "", "results folder: episodes.jsonl and timing/*.json ('' : none)"),
     ("executor", EvalOptions.executor, "rclpy executor of every node: events or single_threaded"),
+    ("launch_prefix", "", "command every node runs under, e.g. 'chrt -b 0' (Linux SCHED_BATCH: a "
+     "woken node waits for a running callback instead of preempting it; docs/ros_graph.md)"),
 )
 
 
@@ -165,7 +169,7 @@ def eval_graph(options: EvalOptions) -> list[NodeSpec]:
         fqn = f"{namespace or ''}/{name}"
         return NodeSpec(kind[0], kind[1], name, namespace, params,
                         (("scenario", options.scenario), ("executor", options.executor), *overrides,
-                         *extra.get(fqn, ())))
+                         *extra.get(fqn, ())), prefix=options.launch_prefix)
 
     nodes = [spec(SIM, "sim", None, (
         ("mode", options.mode), ("episodes", options.episodes), ("duration", float(options.duration)),
@@ -195,6 +199,8 @@ def launch_node_kwargs(spec: NodeSpec) -> dict[str, Any]:
         kwargs["namespace"] = spec.namespace
     if spec.remappings:
         kwargs["remappings"] = list(spec.remappings)
+    if spec.prefix:
+        kwargs["prefix"] = spec.prefix
     return kwargs
 
 

@@ -107,7 +107,9 @@ class Launcher:
     def command(self, spec: NodeSpec, index: int) -> list[str]:
         path = Path(self._tmp.name) / f"launch_params_{index}_{spec.name}.yaml"
         path.write_text(overrides_yaml(spec))
-        return [resolve_executable(spec.package, spec.executable), *ros_arguments(spec, str(path))]
+        # launch-prefix: split as launch does (shlex), prepended to the executable.
+        return [*shlex.split(spec.prefix), resolve_executable(spec.package, spec.executable),
+                *ros_arguments(spec, str(path))]
 
     def start(self) -> None:
         for k, spec in enumerate(self.specs):
@@ -205,6 +207,9 @@ def add_graph_arguments(p: argparse.ArgumentParser, **defaults) -> None:
     p.add_argument("--params-file", default=d.params_file,
                    help="ROS params file (default config/ros/<mode>.yaml)")
     p.add_argument("--executor", default=d.executor, choices=("events", "single_threaded"))
+    p.add_argument("--launch-prefix", default=d.launch_prefix, metavar="CMD",
+                   help="command every node runs under, e.g. 'chrt -b 0' (SCHED_BATCH: a woken node "
+                        "does not preempt a running callback)")
     p.add_argument("--out", default=None, help="results folder (default results/ros-eval-<time>)")
 
 
@@ -213,7 +218,8 @@ def options_from_args(args: argparse.Namespace, out: str) -> EvalOptions:
                        robots=tuple(args.robot), mode=args.mode, episodes=args.episodes,
                        duration=args.duration, seed=args.seed,
                        filter=args.filter, filter_config=args.filter_config,
-                       params_file=args.params_file, out=out, executor=args.executor)
+                       params_file=args.params_file, out=out, executor=args.executor,
+                       launch_prefix=args.launch_prefix)
 
 
 def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dict:

@@ -9,7 +9,7 @@ Subscribes
   ``cbf_gains``          std_msgs/Float64MultiArray, only with ``use_policy_gains``
 Publishes
   ``cmd_vel``            geometry_msgs/TwistStamped, stamp = the state the nominal command answered
-  ``filter_status``      diagnostic_msgs/DiagnosticArray, one per command, before it:
+  ``filter_status``      diagnostic_msgs/DiagnosticArray, one per command, just after it:
                          header.stamp = the command's stamp; level OK (passed), WARN
                          (corrected), ERROR (stop/backup); values: intervened, correction_v,
                          correction_omega, correction_size, backup, backup_reason, tier,
@@ -310,15 +310,16 @@ class FilterNode(Node):
 
     def publish(self, stamp: int, v: float, omega: float, level: str, message: str,
                 values: dict, t0: tuple[float, float] | None, answers: bool = True) -> None:
-        """Publish the status and the command for ``stamp``; ``answers``: it answers the
-        state (or nominal command) of that stamp, which is then never answered again."""
+        """Publish the command for ``stamp``, then its status (the command first: it is
+        what the robot waits for); ``answers``: it answers the state (or nominal command)
+        of that stamp, which is then never answered again."""
+        cmd_data = self._cmd_writer.encode(stamp, float(v), float(omega))
+        self.cmd_pub.publish(cmd_data)
         status_data = cdr.write_status_array(
             stamp, _LEVEL[level], self._fqn, message, self.spec.name,
             [(k, repr(x) if isinstance(x, float) else str(x)) for k, x in
              ((k, values[k]) for k in STATUS_KEYS)])
-        cmd_data = self._cmd_writer.encode(stamp, float(v), float(omega))
         self.status_pub.publish(status_data)
-        self.cmd_pub.publish(cmd_data)
         if answers:
             self._last_answer = (stamp, status_data, cmd_data)
         if answers and stamp > self.answered:
@@ -333,8 +334,8 @@ class FilterNode(Node):
     def repeat_answer(self, stamp: int) -> None:
         """Publish the answer to ``stamp`` again if it was the last one (idempotent)."""
         if self._last_answer is not None and self._last_answer[0] == stamp:
-            self.status_pub.publish(self._last_answer[1])
             self.cmd_pub.publish(self._last_answer[2])
+            self.status_pub.publish(self._last_answer[1])
 
     # -- watchdog ----------------------------------------------------------------------------
     def on_watchdog(self) -> None:

@@ -64,6 +64,11 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
             if not rclpy.ok():  # asked to stop (SIGINT/SIGTERM) while starting up
                 return 0
             raise
+        # The startup heap (imports, rclpy, onnxruntime, numba: ~10^5 objects) leaves the
+        # collector's reach, so a collection that falls inside a callback only walks the
+        # objects made since.
+        gc.collect()
+        gc.freeze()
         executor = make_executor(node.executor_kind)
         executor.add_node(node)
         done = node.done if node.done is not None else Future()

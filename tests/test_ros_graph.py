@@ -19,6 +19,7 @@ import math
 import os
 import random
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -315,6 +316,18 @@ def test_policy_and_filter_nodes(tmp_path):
                                 scenario.half_height, scenario.dt).filter(sim.pose[0, 0], expected, obstacles)
             assert all(got["pursuer"][s] == tuple(safe.u_safe) for s in stamps)
             assert all(status["pursuer"][s]["backup"] == "False" for s in stamps)
+
+        # 1b. pe-monitor (the terminal stand-in for rqt) sees every node's timing: the 1 Hz
+        #     /diagnostics summaries with their per-step counts (6 s: DDS discovery, then
+        #     at least one 1 Hz summary of every node).
+        monitor = subprocess.run([sys.executable, "-m", "pe_bringup.monitor", "--once", "6"],
+                                 env=_env(domain), capture_output=True, text=True, timeout=60)
+        assert monitor.returncode == 0, monitor.stderr
+        rows = {tuple(line.split()[:2]): line.split() for line in monitor.stdout.splitlines()
+                if line.startswith("/")}
+        for fqn in ("/pursuer/policy", "/pursuer/safety_filter", "/evader/safety_filter"):
+            assert (fqn, "compute_time") in rows, monitor.stdout
+        assert int(rows[("/pursuer/safety_filter", "compute_time")][3]) >= 10   # count column
 
         # 2. Parameters from the YAML file are honoured (read back over the parameter service).
         from rclpy.parameter_client import AsyncParameterClient

@@ -462,3 +462,21 @@ def test_bad_parameters_are_refused_with_a_clear_error(tmp_path):
                 proc.kill()
         assert proc.returncode == 2, out
         assert f"{fqn}: parameter '{name}'" in out and reason in out, out
+
+
+def test_pe_launch_shows_why_a_node_died(tmp_path, capsys):
+    """A node that refuses to start fails the launch (exit 1), and pe-launch prints that
+    node's last output, even under --quiet (which writes every node's output to
+    <out>/nodes.log); a missing params file is refused before any node starts (exit 2)."""
+    from pe_bringup.launcher import main as pe_launch
+
+    out = tmp_path / "run"
+    code = pe_launch(["eval", "--scenario", SCENARIO, "--episodes", "1", "--quiet", "--out", str(out),
+                      "--domain-id", str(_domain_id()), "--robot", "pursuer=scripted:teleport"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "FAILED: node pursuer/policy died with exit code 2" in err, err
+    assert "unknown scripted policy" in err, err   # the node's own words, from its tail
+    assert "scripted:teleport" in (out / "nodes.log").read_text()
+    assert pe_launch(["eval", "--params-file", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err

@@ -157,6 +157,8 @@ def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     names = [r.name for r in scenario.robots]
     records = [policy_name(s) + (" +filter" if i in filtered else "") for i, s in enumerate(sources)]
     params_file = options.params_file or str(config_dir() / "ros" / f"{options.mode}.yaml")
+    if not Path(params_file).is_file():
+        raise FileNotFoundError(f"ROS params file {params_file!r} (option params_file) not found")
     params = (str(Path(params_file).resolve()),)
     out = Path(options.out).resolve() if options.out else None
     extra = {fqn: overrides for fqn, overrides in options.extra}

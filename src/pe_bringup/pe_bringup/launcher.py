@@ -8,7 +8,9 @@ the ``--ros-args`` launch_ros would give it (:func:`pe_bringup.graph.ros_argumen
 their output is forwarded line by line with a ``[node]`` prefix. When the sim
 finishes its episodes (lockstep, or ``--duration`` elapses), or on Ctrl-C, every
 node gets SIGINT (then SIGTERM, then SIGKILL, as launch does); if any node dies
-before that, the launcher says which, stops the others and exits non-zero.
+before that, the launcher says which, shows the last lines that node printed,
+stops the others and exits non-zero. ``--quiet`` sends the nodes' output to
+``<out>/nodes.log`` instead of the terminal.
 At the end it prints the metrics table (:func:`pe_sim.metrics.format_summary`
 of the records the sim node wrote) and the per-node timing table, and writes
 ``summary.json`` and ``timing.txt`` next to ``episodes.jsonl`` in ``--out``.
@@ -29,7 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -74,18 +77,24 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+TAIL_LINES = 20
+"""Lines of each node's output kept to show when it fails (also under ``--quiet``)."""
+
+
 @dataclass
 class Running:
     spec: NodeSpec
     label: str
     process: subprocess.Popen
     threads: list[threading.Thread]
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
 
 
-def _forward(stream: IO[bytes], label: str, sink: IO[str]) -> None:
+def _forward(stream: IO[bytes], label: str, sink: IO[str], tail: deque[str]) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip("\n")
         with _print_lock:
+            tail.append(line)
             sink.write(f"[{label}] {line}\n")
             sink.flush()
     stream.close()
@@ -119,11 +128,12 @@ class Launcher:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
                                     start_new_session=True, preexec_fn=_die_with_parent)
             label = spec.fqn.lstrip("/")
-            threads = [threading.Thread(target=_forward, args=(s, label, self.output), daemon=True)
-                       for s in (proc.stdout, proc.stderr)]
-            for t in threads:
+            running = Running(spec, label, proc, [])
+            running.threads = [threading.Thread(target=_forward, args=(s, label, self.output, running.tail),
+                                                daemon=True) for s in (proc.stdout, proc.stderr)]
+            for t in running.threads:
                 t.start()
-            self.running.append(Running(spec, label, proc, threads))
+            self.running.append(running)
             self.say(f"started {label} (pid {proc.pid}): {shlex.join(cmd)}")
 
     def say(self, text: str) -> None:
@@ -185,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_graph_arguments(e)
     e.add_argument("--dry-run", action="store_true", help="print the node command lines and exit")
     e.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the nodes")
-    e.add_argument("--quiet", action="store_true", help="do not forward the nodes' output")
+    e.add_argument("--quiet", action="store_true",
+                   help="write the nodes' output to <out>/nodes.log instead of the terminal")
     return p
 
 
@@ -258,24 +269,30 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out or f"results/ros-eval-{time.strftime('%Y%m%d-%H%M%S')}")
-    options = options_from_args(args, str(out))
-    specs = eval_graph(options)
+    try:
+        options = options_from_args(args, str(out))
+        specs = eval_graph(options)
+    except (ValueError, FileNotFoundError) as exc:   # pe_sim's ConfigError is a ValueError
+        print(f"pe-launch: error: {exc}", file=sys.stderr)
+        return 2
     env = dict(os.environ)
     if args.domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(args.domain_id)
-    launcher = Launcher(specs, env, open(os.devnull, "w") if args.quiet else None)
     if args.dry_run:
+        launcher = Launcher(specs, env)
         for k, spec in enumerate(specs):
             print(shlex.join(launcher.command(spec, k)))
             print("    # overrides file:\n" + "".join(f"    {line}\n" for line in
                                                        overrides_yaml(spec).splitlines()))
         launcher._tmp.cleanup()
         return 0
-    if options.episodes == 0 and not options.duration:
-        launcher.say("episodes 0 and no --duration: running until Ctrl-C")
     out.mkdir(parents=True, exist_ok=True)
     for stale in [out / "episodes.jsonl", *(out / "timing").glob("*.json")]:
         stale.unlink(missing_ok=True)
+    log = out / "nodes.log"
+    launcher = Launcher(specs, env, log.open("w") if args.quiet else None)
+    if options.episodes == 0 and not options.duration:
+        launcher.say("episodes 0 and no --duration: running until Ctrl-C")
     start = time.monotonic()
     ok, reason = False, "interrupted"
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -292,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     if not ok:
         print(f"\n[pe-launch] FAILED: {reason}", file=sys.stderr)
     for r in failed:
-        print(f"[pe-launch] {r.label} exit code {r.process.returncode}", file=sys.stderr)
+        print(f"[pe-launch] {r.label} exit code {r.process.returncode}; its last output:", file=sys.stderr)
+        print("".join(f"    {line}\n" for line in r.tail), end="", file=sys.stderr)
+    if args.quiet and (failed or not ok):
+        print(f"[pe-launch] every node's output: {log}", file=sys.stderr)
     report(out, options, wall, sys.stdout)
     if not ok:
         return 130 if "Ctrl-C" in reason else 1

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", nargs="?", default="pursuer_bench_flee", help="training config name or path")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("--batch-steps", type=float, default=262_144, help="PPO steps on BatchVecEnv")
-    p.add_argument("--dummy-steps", type=float, default=65_536, help="PPO steps on DummyVecEnv")
+    p.add_argument("--dummy-steps", type=float, default=131_072,
+                   help="PPO steps on DummyVecEnv (8 iterations: 7 in the median)")
     p.add_argument("--out", default="results/train_bench", help="folder for progress logs and bench.json")
     args = p.parse_args(argv)
     cfg = load_train_config(args.config, args.set)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,25 @@ class RunConfig:
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
 
+    def check_shared(self, bad: Callable[[str, str], ConfigError], num_envs: int) -> None:
+        """The checks every training config needs: role, seed range, export rule, reward
+        weight names, and a PPO minibatch that divides the rollout (``num_envs`` x
+        ``ppo.n_steps``)."""
+        if self.role not in ROLES:
+            raise bad("role", f"must be one of {list(ROLES)}, got {self.role!r}")
+        if self.seed < 0 or self.seed >= 100:
+            raise bad("seed", f"must be in [0, 100) (training episode seeds are seed * 1e7 + k), "
+                              f"got {self.seed}")
+        if self.export not in ("best", "final"):
+            raise bad("export", f"must be 'best' or 'final', got {self.export!r}")
+        unknown = set(self.reward) - {"capture", "timeout", "distance_shaping", "contact"}
+        if unknown:
+            raise bad("reward", f"unknown reward weights {sorted(unknown)}")
+        rollout = num_envs * self.ppo.n_steps
+        if rollout % self.ppo.batch_size:
+            raise bad("ppo.batch_size",
+                      f"must divide num_envs * n_steps = {rollout}, got {self.ppo.batch_size}")
+
 
 @dataclass
 class TrainConfig(RunConfig):
@@ -183,27 +203,14 @@ class TrainConfig(RunConfig):
 
         if self.algorithm not in ALGORITHMS:
             raise bad("algorithm", f"unsupported {self.algorithm!r}; choose from {list(ALGORITHMS)}")
-        if self.role not in ROLES:
-            raise bad("role", f"must be one of {list(ROLES)}, got {self.role!r}")
         for key in ("total_steps", "num_envs", "torch_threads", "checkpoint_every_steps"):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be >= 1, got {getattr(self, key)}")
-        if self.seed < 0 or self.seed >= 100:
-            raise bad("seed", f"must be in [0, 100) (training episode seeds are seed * 1e7 + k), "
-                              f"got {self.seed}")
-        if self.export not in ("best", "final"):
-            raise bad("export", f"must be 'best' or 'final', got {self.export!r}")
-        unknown = set(self.reward) - {"capture", "timeout", "distance_shaping", "contact"}
-        if unknown:
-            raise bad("reward", f"unknown reward weights {sorted(unknown)}")
+        self.check_shared(bad, self.num_envs)
         if self.shaping.clearance_margin < 0.0 or self.shaping.clearance_weight < 0.0:
             raise bad("shaping", "clearance_margin and clearance_weight must be >= 0")
         if self.filter.robots not in ("all", "learners"):
             raise bad("filter.robots", f"must be 'all' or 'learners', got {self.filter.robots!r}")
-        rollout = self.num_envs * self.ppo.n_steps
-        if rollout % self.ppo.batch_size:
-            raise bad("ppo.batch_size",
-                      f"must divide num_envs * n_steps = {rollout}, got {self.ppo.batch_size}")
         return self
 
 

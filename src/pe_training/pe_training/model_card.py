@@ -46,15 +46,41 @@ def eval_table(evaluations: list[dict[str, Any]], role: str) -> str:
     return "\n".join(rows)
 
 
+def head_lines(card: dict[str, Any]) -> list[str]:
+    """Title and summary of a card."""
+    return [f"# Model card: {card['name']}", "", card.get("summary", ""), "", "## What it is", ""]
+
+
+def how_trained_lines(card: dict[str, Any]) -> list[str]:
+    """Observation spec and config hash (the end of "What it is"), then the training command."""
+    return [f"- **Observation spec**: `{json.dumps(card['observation_spec'], sort_keys=True)}`",
+            f"- **Training config hash**: `{card['config_hash']}`", "",
+            "## How it was trained", "", "```", card["command"], "```", ""]
+
+
+def provenance_lines(card: dict[str, Any]) -> list[str]:
+    """Git revision, times and package versions (the end of "How it was trained")."""
+    return [f"- git revision: `{card['git_revision']}`; started {card['started']}, "
+            f"finished {card['finished']}",
+            f"- versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}", ""]
+
+
+def evaluation_lines(card: dict[str, Any], remark: str = "") -> list[str]:
+    """The final evaluation table (with ``remark`` under it) and the commands of its rows."""
+    final = card.get("final_eval")
+    if not final:
+        return []
+    return [f"## Evaluation ({final['episodes']} held-out episodes, seeds {final['seed']}.."
+            f"{final['seed'] + final['episodes'] - 1}, filter `{final['filter']}`)", "",
+            eval_table(final["results"], card["role"]), "",
+            *([remark, ""] if remark else []),
+            "Reproduce each row with:", "", "```", *[ev["command"] for ev in final["results"]], "```", ""]
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     cfg = card["config"]
     lines = [
-        f"# Model card: {card['name']}",
-        "",
-        card.get("summary", ""),
-        "",
-        "## What it is",
-        "",
+        *head_lines(card),
         f"- **Role**: {card['role']} (robot `{card['robot']}`) on scenario `{card['scenario']}`, "
         f"trained against `{cfg['opponent']}`"
         + (f", teammates `{cfg['teammate']}`" if cfg.get("teammate") else ""),
@@ -64,40 +90,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"v in [{card['action_bounds']['low'][0]}, {card['action_bounds']['high'][0]}] m/s and "
         f"omega in [{card['action_bounds']['low'][1]}, {card['action_bounds']['high'][1]}] rad/s. "
         "Observation normalisation is folded into the graph.",
-        f"- **Observation spec**: `{json.dumps(card['observation_spec'], sort_keys=True)}`",
-        f"- **Training config hash**: `{card['config_hash']}`",
-        "",
-        "## How it was trained",
-        "",
-        "```",
-        card["command"],
-        "```",
-        "",
+        *how_trained_lines(card),
         f"- algorithm: SB3 PPO on `BatchVecEnv` ({cfg['num_envs']} envs), seed {cfg['seed']}, "
         f"{card['steps']:,} env steps (budget {cfg['total_steps']:,})",
         f"- wall time: {card['wall_time_s'] / 60:.1f} min (training {card['train_time_s'] / 60:.1f} min), "
         f"median {card.get('steps_per_s_median', 0):,.0f} env steps/s",
         f"- exported checkpoint: `{card['exported_checkpoint']}` at {card['exported_steps']:,} steps "
         f"({card['export_rule']})",
-        f"- git revision: `{card['git_revision']}`; started {card['started']}, finished {card['finished']}",
-        f"- versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}",
-        "",
+        *provenance_lines(card),
     ]
-    final = card.get("final_eval")
-    if final:
-        lines += [
-            f"## Evaluation ({final['episodes']} held-out episodes, seeds {final['seed']}.."
-            f"{final['seed'] + final['episodes'] - 1}, filter `{final['filter']}`)",
-            "",
-            eval_table(final["results"], card["role"]),
-            "",
-            "Reproduce each row with:",
-            "",
-            "```",
-            *[ev["command"] for ev in final["results"]],
-            "```",
-            "",
-        ]
+    lines += evaluation_lines(card)
     if card.get("validation"):
         lines += ["## Validation during training (held-out validation seeds)", "",
                   "| steps | capture rate | violations/step | intervention rate | best |",
@@ -127,4 +129,5 @@ def write_model_card(
     return json_path, md_path
 
 
-__all__ = ["card_paths", "eval_table", "notes_and_config", "render_markdown", "write_model_card"]
+__all__ = ["card_paths", "eval_table", "evaluation_lines", "head_lines", "how_trained_lines",
+           "notes_and_config", "provenance_lines", "render_markdown", "write_model_card"]

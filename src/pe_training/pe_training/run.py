@@ -28,7 +28,7 @@ import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from pe_training.config import TrainConfig, _from_data
+from pe_training.config import RunConfig, TrainConfig, _from_data
 
 CHECKPOINT_DIR = "checkpoints"
 VECNORM_SUFFIX = ".vecnormalize.pkl"
@@ -152,10 +152,11 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(best[1]) if best else None
 
 
-def save_config(cfg: TrainConfig, run_dir: Path) -> None:
+def save_config(cfg: RunConfig, run_dir: Path, program: str = "pe-train") -> None:
+    """The resolved config as ``<run_dir>/config.yaml`` (folders created)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(
-        f"# resolved pe-train config (hash {cfg.config_hash()})\n"
+        f"# resolved {program} config (hash {cfg.config_hash()})\n"
         + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 

@@ -164,6 +164,41 @@ def run_pe_eval(argv: list[str], out: Path) -> dict[str, Any]:
     return {"summary": json.loads((out / "summary.json").read_text()), "table": buffer.getvalue()}
 
 
+def ship_copy(onnx_path: Path, ship: str | Path | None) -> list[Path]:
+    """Where the model card goes: ``onnx_path``, and its copy in ``ship`` when given."""
+    targets = [onnx_path]
+    if ship is not None:
+        shipped = Path(ship) / onnx_path.name
+        shipped.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(onnx_path, shipped)
+        targets.append(shipped)
+    return targets
+
+
+def final_evaluation(cfg: TrainConfig, scenario: Scenario, index: int, policy: Path, run_dir: Path,
+                     show: bool = True) -> dict[str, Any] | None:
+    """``pe-eval`` of the exported ``policy`` and of the config's baselines (a missing
+    ``.onnx`` baseline is skipped with a note) on the held-out seeds; the card's
+    ``final_eval`` entry (None when disabled)."""
+    fe = cfg.final_eval
+    if fe.episodes <= 0:
+        return None
+    candidates = [(cfg.name, str(policy))]
+    for src in fe.baselines:
+        if src.endswith(".onnx") and not Path(src).is_file():
+            print(f"note: baseline {src} not found, skipped", file=sys.stderr)
+            continue
+        candidates.append((src, src))
+    results = []
+    for label, source in candidates:
+        argv = pe_eval_argv(cfg, scenario, index, source, fe.episodes, fe.filter)
+        out = run_pe_eval(argv, run_dir / "final_eval" / Path(label.replace(":", "_")).name)
+        results.append({"label": label, "command": command_line("pe-eval", argv), "summary": out["summary"]})
+        if show:
+            print(out["table"], file=sys.stderr)
+    return {"episodes": fe.episodes, "seed": EVAL_SEED_BASE, "filter": fe.filter, "results": results}
+
+
 def score(summary: dict[str, Any], role: str, max_duration: float) -> float:
     """Validation score: the role's win rate, ties broken by faster (pursuer) or later
     (evader) captures."""
@@ -280,25 +315,10 @@ def train(
     export_model, export_norm = chosen.load()
     onnx_path = run_dir / f"{cfg.name}.onnx"
     export_onnx(export_model.policy, export_norm, onnx_path, policy_metadata(cfg, eval_scenario, index))
-    targets = [onnx_path]
-    if ship is not None:
-        shipped = Path(ship) / onnx_path.name
-        shipped.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_path, shipped)
-        targets.append(shipped)
-    eval_path = targets[-1]
+    targets = ship_copy(onnx_path, ship)
 
     # -- final evaluation through pe-eval --------------------------------------------------------
-    results = []
-    if final_eval and cfg.final_eval.episodes > 0:
-        candidates = [(cfg.name, str(eval_path))]
-        candidates += [(src, src) for src in cfg.final_eval.baselines]
-        for label, source in candidates:
-            argv = pe_eval_argv(cfg, eval_scenario, index, source, cfg.final_eval.episodes,
-                                cfg.final_eval.filter)
-            out = run_pe_eval(argv, run_dir / "final_eval" / label.replace(":", "_"))
-            results.append({"label": label, "command": command_line("pe-eval", argv), **out})
-            print(out["table"], file=sys.stderr)
+    evaluation = final_evaluation(cfg, eval_scenario, index, targets[-1], run_dir) if final_eval else None
 
     # -- model card ------------------------------------------------------------------------------
     progress_rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()[1:]] \
@@ -327,16 +347,13 @@ def train(
         "action_bounds": {"low": CommandBounds.of(robot).low.tolist(),
                           "high": CommandBounds.of(robot).high.tolist()},
         "validation": validation.history,
-        "final_eval": {"episodes": cfg.final_eval.episodes, "seed": EVAL_SEED_BASE,
-                       "filter": cfg.final_eval.filter,
-                       "results": [{k: v for k, v in r.items() if k != "table"} for r in results]}
-        if results else None,
+        "final_eval": evaluation,
     }
     for target in targets:
         write_model_card(card, target)
     (run_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
-    if results:
-        print(eval_table(card["final_eval"]["results"], robot.role), file=sys.stderr)
+    if evaluation:
+        print(eval_table(evaluation["results"], robot.role), file=sys.stderr)
     print(f"done: {model.num_timesteps:,} steps in {card['wall_time_s'] / 60:.1f} min; exported "
           + ", ".join(str(t) for t in targets), file=sys.stderr)
     return card

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pe_training.model_card import _num, _pct, eval_table, notes_and_config, write_model_card
+from pe_training.model_card import (
+    _num,
+    _pct,
+    evaluation_lines,
+    head_lines,
+    how_trained_lines,
+    notes_and_config,
+    provenance_lines,
+    write_model_card,
+)
 
 
 def render_markdown(card: dict[str, Any]) -> str:
@@ -15,12 +23,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     method = cfg["method"]
     layout = card["gain_layout"]
     lines = [
-        f"# Model card: {card['name']}",
-        "",
-        card.get("summary", ""),
-        "",
-        "## What it is",
-        "",
+        *head_lines(card),
         f"- **Role**: {card['role']} (robot `{card['robot']}`) on scenario `{card['scenario']}`, "
         f"opponent `{cfg['opponent']}`",
         f"- **Model**: BarrierNet -- MLP {cfg['net_arch']} ({cfg['activation']}) -> u_ref and one class-K "
@@ -30,43 +33,18 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{card['observation_spec']['dim']})) raw observations; outputs `action` (u_ref in [-1, 1]), "
         "`u_ref` (m/s, rad/s), `gains` (1/s). The QP runs in the filter with those gains: evaluate with "
         "`--filter all` (or `pursuer`).",
-        f"- **Observation spec**: `{json.dumps(card['observation_spec'], sort_keys=True)}`",
-        f"- **Training config hash**: `{card['config_hash']}`",
-        "",
-        "## How it was trained",
-        "",
-        "```",
-        card["command"],
-        "```",
-        "",
+        *how_trained_lines(card),
         f"- method: **{method}** -- {card['method_summary']}",
         f"- seed {cfg['seed']}; {card['steps']:,} {card['steps_unit']}",
         f"- wall time: {card['wall_time_s'] / 60:.1f} min (training {card['train_time_s'] / 60:.1f} min)",
         f"- exported: {card['chosen']}",
         f"- export check: ONNX network + filter QP vs the training-time layer on {card['export_check']['n']} "
         f"observations: max |du| = {card['export_check']['max_abs_du']:.2e}",
-        f"- git revision: `{card['git_revision']}`; started {card['started']}, finished {card['finished']}",
-        f"- versions: {', '.join(f'{k} {v}' for k, v in card['versions'].items())}",
-        "",
+        *provenance_lines(card),
     ]
-    final = card.get("final_eval")
-    if final:
-        lines += [
-            f"## Evaluation ({final['episodes']} held-out episodes, seeds {final['seed']}.."
-            f"{final['seed'] + final['episodes'] - 1}, filter `{final['filter']}`)",
-            "",
-            eval_table(final["results"], card["role"]),
-            "",
-            "For the BarrierNet row the intervention rate is the QP's: calls where the filter's output "
-            "differs from the network's u_ref by more than 1e-3 (scaled).",
-            "",
-            "Reproduce each row with:",
-            "",
-            "```",
-            *[ev["command"] for ev in final["results"]],
-            "```",
-            "",
-        ]
+    lines += evaluation_lines(card, "For the BarrierNet row the intervention rate is the QP's: calls where "
+                              "the filter's output differs from the network's u_ref by more than 1e-3 "
+                              "(scaled).")
     if card.get("validation"):
         key = "num_timesteps" if method == "ppo" else "stage"
         lines += ["## Validation during training (held-out validation seeds)", "",

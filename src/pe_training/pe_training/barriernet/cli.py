@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import load_scenario
@@ -35,8 +34,8 @@ from pe_training.barriernet.export import export_barriernet
 from pe_training.barriernet.rollout import Setup
 from pe_training.envs import learner_index
 from pe_training.model_card import eval_table
-from pe_training.run import command_line, git_revision, now, versions
-from pe_training.train import pe_eval_argv, policy_metadata, run_pe_eval
+from pe_training.run import command_line, git_revision, now, save_config, versions
+from pe_training.train import final_evaluation, policy_metadata, ship_copy
 
 METHOD_SUMMARY = {
     "imitation": "behaviour cloning of the expert's filtered command with the loss on the post-QP "
@@ -74,9 +73,7 @@ def run(
         if not overwrite:
             raise SystemExit(f"{run_dir} exists: pass --overwrite to start over")
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(f"# resolved pe-barriernet-train config (hash {cfg.config_hash()})\n"
-                                         + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    save_config(cfg, run_dir, "pe-barriernet-train")
     scenario = load_scenario(cfg.scenario)
     index = learner_index(cfg, scenario)
     setup = Setup(cfg, scenario, index)
@@ -105,28 +102,11 @@ def run(
                       policy_metadata(cfg, scenario, index), extra)
     states = record_states(setup, cfg.imitation.expert, 1000, EVAL_SEED_BASE + cfg.eval.seed_offset + 50_000)
     check = compare(setup, policy, onnx_path, states)
-    targets = [onnx_path]
-    if ship is not None:
-        shipped = Path(ship) / onnx_path.name
-        shipped.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_path, shipped)
-        targets.append(shipped)
+    targets = ship_copy(onnx_path, ship)
 
     # -- final evaluation through pe-eval -------------------------------------------------------
-    results = []
-    if final_eval and cfg.final_eval.episodes > 0:
-        candidates = [(cfg.name, str(targets[-1]))]
-        for src in cfg.final_eval.baselines:
-            if src.endswith(".onnx") and not Path(src).is_file():
-                print(f"note: baseline {src} not found, skipped", file=sys.stderr)
-                continue
-            candidates.append((src, src))
-        for label, source in candidates:
-            argv = pe_eval_argv(cfg, scenario, index, source, cfg.final_eval.episodes, cfg.final_eval.filter)
-            out = run_pe_eval(argv, run_dir / "final_eval" / Path(label.replace(":", "_")).name)
-            results.append({"label": label, "command": command_line("pe-eval", argv), **out})
-            if progress:
-                print(out["table"], file=sys.stderr)
+    evaluation = (final_evaluation(cfg, scenario, index, targets[-1], run_dir, show=progress)
+                  if final_eval else None)
 
     card = {
         "name": cfg.name, "onnx": onnx_path.name,
@@ -145,16 +125,13 @@ def run(
         "git_revision": git_revision(), "started": started, "finished": now(), "versions": versions(),
         "validation": result["validation"],
         "collections": result.get("collections"),
-        "final_eval": {"episodes": cfg.final_eval.episodes, "seed": EVAL_SEED_BASE,
-                       "filter": cfg.final_eval.filter,
-                       "results": [{k: v for k, v in r.items() if k != "table"} for r in results]}
-        if results else None,
+        "final_eval": evaluation,
     }
     for target in targets:
         write_card(card, target)
     (run_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
-    if results and progress:
-        print(eval_table(card["final_eval"]["results"], card["role"]), file=sys.stderr)
+    if evaluation and progress:
+        print(eval_table(evaluation["results"], card["role"]), file=sys.stderr)
     print(f"done: {cfg.method} in {train_wall / 60:.1f} min (training); export check max |du| "
           f"{check['max_abs_du']:.2e} on {check['compared']} of {check['n']} states; exported "
           + ", ".join(str(t) for t in targets), file=sys.stderr)

@@ -138,24 +138,13 @@ class BarrierNetConfig(RunConfig):
 
         if self.method not in METHODS:
             raise bad("method", f"must be one of {list(METHODS)}, got {self.method!r}")
-        if self.role != "pursuer" and self.role != "evader":
-            raise bad("role", f"must be pursuer or evader, got {self.role!r}")
         if not 0.0 < self.gains.min < self.gains.max:
             raise bad("gains", f"need 0 < min < max, got {self.gains.min}, {self.gains.max}")
-        if self.seed < 0 or self.seed >= 100:
-            raise bad("seed", f"must be in [0, 100), got {self.seed}")
         if self.imitation.qp_mode not in ("active_set", "enumerate"):
             raise bad("imitation.qp_mode", f"must be active_set or enumerate, got {self.imitation.qp_mode!r}")
-        if self.export not in ("best", "final"):
-            raise bad("export", f"must be 'best' or 'final', got {self.export!r}")
         if len(self.ppo.fixed_std) != 3 or min(self.ppo.fixed_std) <= 0.0:
             raise bad("ppo.fixed_std", f"must be [v, omega, gains], all > 0, got {self.ppo.fixed_std}")
-        rollout = self.ppo.num_envs * self.ppo.n_steps
-        if rollout % self.ppo.batch_size:
-            raise bad("ppo.batch_size", f"must divide num_envs * n_steps = {rollout}")
-        unknown = set(self.reward) - {"capture", "timeout", "distance_shaping", "contact"}
-        if unknown:
-            raise bad("reward", f"unknown reward weights {sorted(unknown)}")
+        self.check_shared(bad, self.ppo.num_envs)
         return self
 
 

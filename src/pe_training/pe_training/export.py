@@ -96,27 +96,36 @@ def export_onnx(
 ) -> Path:
     """Write the deterministic actor (normalisation folded in) and its metadata to ``path``
     as one self-contained ``.onnx`` file; ``onnx.checker`` validates it."""
+    mean, var, eps, clip = obs_stats(vec_normalize)
+    actor = OnnxableActor(policy, mean, var, eps, clip)
+    norm = {"epsilon": eps, "clip": clip if np.isfinite(clip) else None, "folded": mean is not None}
+    props = PolicyMetadata(**{**metadata.__dict__, "obs_normalization": norm}).to_props()
+    return save_onnx(actor, int(np.prod(policy.observation_space.shape)), [OUTPUT_NAME], props, path,
+                     "pe_training.export")
+
+
+def save_onnx(module: torch.nn.Module, obs_dim: int, output_names: list[str], props: dict[str, str],
+              path: str | Path, producer: str) -> Path:
+    """Export ``module`` (input ``obs`` (B, obs_dim) float32, any batch size) with the
+    dynamo exporter, store ``props`` as the model's metadata, check it with
+    ``onnx.checker`` and save it as one self-contained file at ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mean, var, eps, clip = obs_stats(vec_normalize)
-    actor = OnnxableActor(policy, mean, var, eps, clip).cpu().eval()
-    dim = int(np.prod(policy.observation_space.shape))
-    example = torch.zeros(2, dim, dtype=torch.float32)
+    module = module.cpu().eval()
+    example = torch.zeros(2, obs_dim, dtype=torch.float32)
     batch = torch.export.Dim("batch", min=1)
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            actor, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            module, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=output_names,
             dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False)
     model = program.model_proto
-    norm = {"epsilon": eps, "clip": clip if np.isfinite(clip) else None, "folded": mean is not None}
-    props = PolicyMetadata(**{**metadata.__dict__, "obs_normalization": norm}).to_props()
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    model.producer_name = "pe_training.export"
+    model.producer_name = producer
     onnx.checker.check_model(model, full_check=True)
     onnx.save_model(model, str(path), save_as_external_data=False)
     return path

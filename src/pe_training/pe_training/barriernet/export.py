@@ -13,22 +13,17 @@ as a plain ``OnnxPolicy``).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 
 from pe_policy.barriernet_policy import KEY_BARRIERNET, OUTPUT_GAINS, OUTPUT_U_REF, GainLayout
-from pe_policy.contract import INPUT_NAME, OUTPUT_NAME, PolicyMetadata
+from pe_policy.contract import OUTPUT_NAME, PolicyMetadata
 from pe_training.barriernet.network import BarrierNetActorCritic, ExportedBarrierNet, UnitToPhysical
-from pe_training.export import OPSET
+from pe_training.export import save_onnx
 
 BARRIERNET_FORMAT = "1"
 
@@ -46,32 +41,13 @@ def export_barriernet(
 
     ``lo``/``hi``: the robot's command bounds; ``extra``: more ``pe.barriernet``
     metadata (at least ``filter``: the filter config as ``FilterConfig.to_dict()``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    module = ExportedBarrierNet(policy, UnitToPhysical(lo, hi, layout)).cpu().eval()
-    dim = int(np.prod(policy.observation_space.shape))
-    example = torch.zeros(2, dim, dtype=torch.float32)
-    batch = torch.export.Dim("batch", min=1)
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            module, (example,), None, dynamo=True, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME, OUTPUT_U_REF, OUTPUT_GAINS], dynamic_shapes=({0: batch},),
-            opset_version=OPSET, verbose=False)
-    model = program.model_proto
+    module = ExportedBarrierNet(policy, UnitToPhysical(lo, hi, layout))
     norm = {"epsilon": 0.0, "clip": module.features_extractor.clip, "folded": True, "fixed": True}
     props = PolicyMetadata(**{**metadata.__dict__, "obs_normalization": norm}).to_props()
     props[KEY_BARRIERNET] = json.dumps({"format": BARRIERNET_FORMAT, "layout": layout.to_dict(),
                                         **extra}, sort_keys=True, default=float)
-    del model.metadata_props[:]
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.producer_name = "pe_training.barriernet.export"
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save_model(model, str(path), save_as_external_data=False)
-    return path
+    return save_onnx(module, int(np.prod(policy.observation_space.shape)),
+                     [OUTPUT_NAME, OUTPUT_U_REF, OUTPUT_GAINS], props, path, "pe_training.barriernet.export")
 
 
 def torch_outputs(policy: BarrierNetActorCritic, layout: GainLayout, lo: np.ndarray, hi: np.ndarray,

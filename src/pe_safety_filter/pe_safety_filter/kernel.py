@@ -227,19 +227,20 @@ def filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_t
     return 0.0, w, -r0, w - r1, cs, TIER_BACKUP, reason, min_barrier, 0, -1, -1
 
 
+@numba.njit(cache=True, inline="always")
+def _scratch(cap):
+    """Work arrays of :func:`filter_one` for up to ``cap`` barrier rows: A, b, dist, the
+    rows with the box (An, bn), the solution and its active set."""
+    return (np.empty((cap, 2)), np.empty(cap), np.empty(cap), np.empty((cap + N_BOX, 2)),
+            np.empty(cap + N_BOX), np.empty(2), np.empty(2, dtype=np.int64))
+
+
 @numba.njit(cache=True)
 def filter_single(pose, u_nom, obstacles, teammates, tm_radii, tm_reach, gains, params):
     """:func:`filter_one` with its own scratch (all obstacle and teammate rows used)."""
     n_obs = obstacles.shape[0]
     n_tm = teammates.shape[0]
-    c = n_obs + N_WALLS + n_tm
-    A = np.empty((c, 2))
-    b = np.empty(c)
-    dist = np.empty(c)
-    An = np.empty((c + N_BOX, 2))
-    bn = np.empty(c + N_BOX)
-    sol = np.empty(2)
-    act = np.empty(2, dtype=np.int64)
+    A, b, dist, An, bn, sol, act = _scratch(n_obs + N_WALLS + n_tm)
     return filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_tm, gains,
                       gains.shape[0], params, A, b, dist, An, bn, sol, act)
 
@@ -258,13 +259,7 @@ def filter_batch(pose, u_nom, obstacles, n_obstacles, gains, robots, params, rad
     m = obstacles.shape[1]
     k_max = teammate_index.shape[1]
     cap = m + N_WALLS + k_max
-    A = np.empty((cap, 2))
-    b = np.empty(cap)
-    dist = np.empty(cap)
-    An = np.empty((cap + N_BOX, 2))
-    bn = np.empty(cap + N_BOX)
-    sol = np.empty(2)
-    act = np.empty(2, dtype=np.int64)
+    A, b, dist, An, bn, sol, act = _scratch(cap)
     tm = np.empty((k_max, 3))
     tm_r = np.empty(k_max)
     tm_s = np.empty(k_max)

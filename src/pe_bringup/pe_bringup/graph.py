@@ -34,11 +34,11 @@ import yaml
 
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import config_dir, load_scenario
+from pe_sim.sim_node import MODES
 
 SIM = ("pe_sim", "pe_sim_node")
 POLICY = ("pe_policy", "pe_policy_node")
 FILTER = ("pe_safety_filter", "pe_safety_filter_node")
-MODES = ("lockstep", "realtime")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pe_sim.observation import ObservationBuilder, ObservationSpec
+from pe_sim.observation import ObservationBuilder, ObservationSpec, nearest_slots
 from pe_sim.scenario import Scenario
 from pe_sim.scripted import WorldView
 
@@ -95,25 +95,6 @@ class GainLayout:
         """The inverse of :meth:`gains_from_unit` (gains clipped to the range first)."""
         g = np.clip(np.asarray(gains, dtype=np.float64), self.gain_min, self.gain_max)
         return 2.0 * np.log(g / self.gain_min) / math.log(self.gain_max / self.gain_min) - 1.0
-
-
-@numba.njit(cache=True)
-def nearest_slots(x, y, r, obstacles, n, k_slots, out):
-    """The observation's obstacle selection (:mod:`pe_sim.observation`): slot s holds the
-    index of the s-th least body clearance (ties to the lowest index), -1 if empty."""
-    clear = np.empty(n)
-    for m in range(n):
-        clear[m] = math.hypot(obstacles[m, 0] - x, obstacles[m, 1] - y) - r - obstacles[m, 2]
-    for slot in range(k_slots):
-        best = -1
-        for m in range(n):
-            if best < 0 or clear[m] < clear[best]:
-                best = m
-        if best < 0 or clear[best] == np.inf:
-            out[slot] = -1
-        else:
-            out[slot] = best
-            clear[best] = np.inf
 
 
 @numba.njit(cache=True)
@@ -317,5 +298,4 @@ def gains_source(
 
 
 __all__ = ["KEY_BARRIERNET", "OUTPUT_GAINS", "OUTPUT_U_REF", "BarrierNetPolicy", "GainLayout",
-           "batch_filter_gains", "filter_gains", "gains_source", "is_barriernet_onnx", "nearest_order",
-           "nearest_slots"]
+           "batch_filter_gains", "filter_gains", "gains_source", "is_barriernet_onnx", "nearest_order"]

@@ -107,9 +107,31 @@ def robot_order(scenario: Scenario, robot_index: int) -> np.ndarray:
     return np.array(opponents + teammates, dtype=np.int64)
 
 
+@numba.njit(cache=True, inline="always")
+def nearest_slots(x, y, r, obstacles, n, k_slots, out):
+    """The obstacles of the observation: slot s of ``out`` gets the index of the one with
+    the s-th least body clearance from a disc of radius ``r`` at (x, y) (ties to the
+    lowest index), -1 when fewer than ``k_slots`` of the ``n`` obstacles exist.
+    Repeated selection: K and M are small."""
+    clear = np.empty(n)
+    for m in range(n):
+        clear[m] = math.hypot(obstacles[m, 0] - x, obstacles[m, 1] - y) - r - obstacles[m, 2]
+    for slot in range(k_slots):
+        best = -1
+        for m in range(n):
+            if best < 0 or clear[m] < clear[best]:
+                best = m
+        if best < 0 or clear[best] == np.inf:
+            out[slot] = -1
+        else:
+            out[slot] = best
+            clear[best] = np.inf
+
+
 @numba.njit(cache=True)
 def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, omega_max,
            k_obs, inv_l, half_w, half_h, out):
+    slots = np.empty(k_obs, dtype=np.int64)
     for b in range(pose.shape[0]):
         x, y, th = pose[b, me, 0], pose[b, me, 1], pose[b, me, 2]
         c, s = math.cos(th), math.sin(th)
@@ -138,17 +160,11 @@ def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, om
             o[k + 5] = velocity[b, j, 0] / v_max[j]
             o[k + 6] = velocity[b, j, 1] / omega_max[j]
             k += 7
-        # K nearest obstacles by body clearance: repeated selection (K and M are small).
-        n = n_obstacles[b]
-        clear = np.empty(n)
-        for m in range(n):
-            clear[m] = math.hypot(obstacles[b, m, 0] - x, obstacles[b, m, 1] - y) - r - obstacles[b, m, 2]
-        for _ in range(k_obs):
-            best = -1
-            for m in range(n):
-                if best < 0 or clear[m] < clear[best]:
-                    best = m
-            if best < 0 or clear[best] == np.inf:
+        # K nearest obstacles by body clearance.
+        nearest_slots(x, y, r, obstacles[b], n_obstacles[b], k_obs, slots)
+        for slot in range(k_obs):
+            best = slots[slot]
+            if best < 0:
                 o[k] = 0.0
                 o[k + 1] = 0.0
                 o[k + 2] = 0.0
@@ -160,9 +176,8 @@ def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, om
                 o[k] = (c * dx + s * dy) * inv_l
                 o[k + 1] = (-s * dx + c * dy) * inv_l
                 o[k + 2] = obstacles[b, best, 2] * inv_l
-                o[k + 3] = clear[best] * inv_l
+                o[k + 3] = (math.hypot(dx, dy) - r - obstacles[b, best, 2]) * inv_l
                 o[k + 4] = 1.0
-                clear[best] = np.inf
             k += 5
 
 

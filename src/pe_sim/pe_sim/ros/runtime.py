@@ -64,7 +64,7 @@ def run_node(node_class: type, args: list[str] | None = None) -> int:
             if not rclpy.ok():  # asked to stop (SIGINT/SIGTERM) while starting up
                 return 0
             raise
-        # The startup heap (imports, rclpy, onnxruntime, numba: ~10^5 objects) leaves the
+        # The startup heap (imports, rclpy, onnxruntime, numba) leaves the
         # collector's reach, so a collection that falls inside a callback only walks the
         # objects made since.
         gc.collect()

@@ -27,10 +27,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pe_policy.barriernet_policy import GainLayout, nearest_slots
+from pe_policy.barriernet_policy import GainLayout
 from pe_safety_filter.barriers import assemble
 from pe_safety_filter.config import FilterConfig
-from pe_sim.observation import robot_order
+from pe_sim.observation import nearest_slots, robot_order
 from pe_sim.scenario import Scenario
 
 

@@ -99,8 +99,10 @@ class GainLayout:
 
 @numba.njit(cache=True)
 def _nearest_batch(pose, obstacles, n_obstacles, me, radius, k_slots, out):
+    clearance = np.empty(k_slots)
     for e in range(pose.shape[0]):
-        nearest_slots(pose[e, me, 0], pose[e, me, 1], radius, obstacles[e], n_obstacles[e], k_slots, out[e])
+        nearest_slots(pose[e, me, 0], pose[e, me, 1], radius, obstacles[e], n_obstacles[e], k_slots, out[e],
+                      clearance)
 
 
 def nearest_order(pose: np.ndarray, obstacles: np.ndarray, n_obstacles: np.ndarray, robot_index: int,

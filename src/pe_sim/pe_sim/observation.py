@@ -108,11 +108,11 @@ def robot_order(scenario: Scenario, robot_index: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
-def nearest_slots(x, y, r, obstacles, n, k_slots, out):
+def nearest_slots(x, y, r, obstacles, n, k_slots, out, out_clearance):
     """The obstacles of the observation: slot s of ``out`` gets the index of the one with
     the s-th least body clearance from a disc of radius ``r`` at (x, y) (ties to the
-    lowest index), -1 when fewer than ``k_slots`` of the ``n`` obstacles exist.
-    Repeated selection: K and M are small."""
+    lowest index; the clearance, m, goes to ``out_clearance``), -1 when fewer than
+    ``k_slots`` of the ``n`` obstacles exist. Repeated selection: K and M are small."""
     clear = np.empty(n)
     for m in range(n):
         clear[m] = math.hypot(obstacles[m, 0] - x, obstacles[m, 1] - y) - r - obstacles[m, 2]
@@ -125,6 +125,7 @@ def nearest_slots(x, y, r, obstacles, n, k_slots, out):
             out[slot] = -1
         else:
             out[slot] = best
+            out_clearance[slot] = clear[best]
             clear[best] = np.inf
 
 
@@ -132,6 +133,7 @@ def nearest_slots(x, y, r, obstacles, n, k_slots, out):
 def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, omega_max,
            k_obs, inv_l, half_w, half_h, out):
     slots = np.empty(k_obs, dtype=np.int64)
+    slot_clearance = np.empty(k_obs)
     for b in range(pose.shape[0]):
         x, y, th = pose[b, me, 0], pose[b, me, 1], pose[b, me, 2]
         c, s = math.cos(th), math.sin(th)
@@ -161,7 +163,7 @@ def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, om
             o[k + 6] = velocity[b, j, 1] / omega_max[j]
             k += 7
         # K nearest obstacles by body clearance.
-        nearest_slots(x, y, r, obstacles[b], n_obstacles[b], k_obs, slots)
+        nearest_slots(x, y, r, obstacles[b], n_obstacles[b], k_obs, slots, slot_clearance)
         for slot in range(k_obs):
             best = slots[slot]
             if best < 0:
@@ -176,7 +178,7 @@ def _build(pose, velocity, obstacles, n_obstacles, me, others, radius, v_max, om
                 o[k] = (c * dx + s * dy) * inv_l
                 o[k + 1] = (-s * dx + c * dy) * inv_l
                 o[k + 2] = obstacles[b, best, 2] * inv_l
-                o[k + 3] = (math.hypot(dx, dy) - r - obstacles[b, best, 2]) * inv_l
+                o[k + 3] = slot_clearance[slot] * inv_l
                 o[k + 4] = 1.0
             k += 5
 

@@ -48,9 +48,10 @@ def _slot_rows(pose, obstacles, n_obstacles, me, mates, radius, k_slots, d, half
     b = np.empty(g)
     dist = np.empty(g)
     r = radius[me]
+    clearance = np.empty(k_slots)
     for e in range(n_batch):
         x, y, th = pose[e, me, 0], pose[e, me, 1], pose[e, me, 2]
-        nearest_slots(x, y, r, obstacles[e], n_obstacles[e], k_slots, order_out[e])
+        nearest_slots(x, y, r, obstacles[e], n_obstacles[e], k_slots, order_out[e], clearance)
         n_sel = 0
         for s in range(k_slots):
             m = order_out[e, s]

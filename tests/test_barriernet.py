@@ -228,7 +228,8 @@ def test_exported_network_plus_filter_qp_reproduces_the_layer(tmp_path, fconfig)
 def _ppo_model(tmp_path, penalty=2.0):
     from stable_baselines3 import PPO
 
-    from pe_training.barriernet.network import ACTIVATIONS, BarrierNetActorCritic, policy_net_arch
+    from pe_training.activations import ACTIVATIONS
+    from pe_training.barriernet.network import BarrierNetActorCritic, policy_net_arch
     from pe_training.barriernet.ppo import make_env
     from pe_training.barriernet.rollout import Setup
 

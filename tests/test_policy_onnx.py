@@ -17,6 +17,7 @@ from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.observation import ObservationSpec, ObservationSpecMismatch
 from pe_sim.scenario import parse_scenario
 from pe_sim.scripted import WorldView
+from pe_training.activations import ACTIVATIONS
 from pe_training.export import export_onnx, torch_deterministic_action
 
 torch.set_num_threads(1)
@@ -24,11 +25,12 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def exported(seed_scenario, tmp_path_factory):
-    """An untrained PPO pursuer with non-trivial weights and VecNormalize statistics, exported."""
+    """An untrained PPO pursuer (the training configs' tanh) with non-trivial weights and
+    VecNormalize statistics, exported."""
     venv = BatchVecEnv(seed_scenario, 4, role="pursuer", opponent="random", seed=0)
     env = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=5.0)
     model = PPO("MlpPolicy", env, n_steps=8, batch_size=32, device="cpu", seed=0,
-                policy_kwargs={"net_arch": [32, 32]})
+                policy_kwargs={"net_arch": [32, 32], "activation_fn": ACTIVATIONS["tanh"]})
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():  # weights large enough that actions span the box and some get clipped
         for p in model.policy.parameters():
@@ -68,6 +70,8 @@ def test_metadata_and_checker(exported, seed_scenario):
     assert meta.obs_normalization["folded"] is True
     assert "pe_sim.ego" in props[KEY_SPEC]
     assert not list(path.parent.glob("*.data"))  # one self-contained file
+    # the hidden layers export as ONNX Tanh, not as the numpy call used in training
+    assert [n.op_type for n in model.graph.node].count("Tanh") == 2
 
 
 def test_single_and_batch_observations(exported, seed_scenario):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -106,6 +107,35 @@ def test_clearance_penalty_shaping(seed_scenario):
     expected = r_raw - 0.5 * np.clip(1.0 - clearance / 5.0, 0.0, 1.0)
     np.testing.assert_allclose(r_shaped, expected, atol=1e-6)
     assert np.any(clearance < 5.0)
+
+
+def test_command_rate_penalty_shaping(seed_scenario):
+    """The penalty is weight * |du / u_max|^2 of the applied command (u_max = (1 m/s,
+    omega_max)); an episode starts from rest, also after an auto-reset."""
+    from pe_training.envs import apply_shaping
+    from pe_training.shaping import ClearancePenalty, CommandRatePenalty
+
+    scenario = dataclasses.replace(seed_scenario, max_steps=3)
+    raw = BatchVecEnv(scenario, 4, role="pursuer", opponent="flee", seed=3)
+    shaped = CommandRatePenalty(BatchVecEnv(scenario, 4, role="pursuer", opponent="flee", seed=3), weight=0.5)
+    raw.reset()
+    shaped.reset()
+    # (v, omega): (0.5, w_max) from rest, (1, -w_max), (1, 0) ends the episode, (1, 0) from rest
+    actions = [[0.0, 1.0], [1.0, -1.0], [1.0, 0.0], [1.0, 0.0]]
+    penalties = [0.5 * (0.25 + 1.0), 0.5 * (0.25 + 4.0), 0.5 * 1.0, 0.5 * 1.0]
+    for step, (action, penalty) in enumerate(zip(actions, penalties, strict=True)):
+        a = np.tile(action, (4, 1)).astype(np.float32)
+        _, r_raw, _, _ = raw.step(a)
+        _, r_shaped, dones, _ = shaped.step(a)
+        assert dones.all() == (step == 2)
+        np.testing.assert_allclose(r_raw - r_shaped, penalty, atol=1e-6)
+    cfg = load_train_config("pursuer_seed_random", ["shaping.command_rate_weight=0.1",
+                                                    "shaping.clearance_margin=0.5",
+                                                    "shaping.clearance_weight=0.1"])
+    stacked = apply_shaping(cfg, make_vec_env(cfg, training_scenario(cfg)))
+    assert isinstance(stacked, CommandRatePenalty) and isinstance(stacked.venv, ClearancePenalty)
+    with pytest.raises(ConfigError, match=r"shaping\.command_rate_weight"):
+        load_train_config("pursuer_seed_random", ["shaping.command_rate_weight=-1"])
 
 
 def test_opponent_behind_the_filter(seed_scenario):

@@ -91,6 +91,9 @@ class ShapingConfig:
     clearance_margin: float = 0.0
     #: ... by up to this much per step (linear in the shortfall).
     clearance_weight: float = 0.0
+    #: Penalise the change of the applied (v, omega) from one step to the next by this
+    #: much per step per unit of squared change scaled by (max |v|, omega_max).
+    command_rate_weight: float = 0.0
 
 
 @dataclass
@@ -207,8 +210,9 @@ class TrainConfig(RunConfig):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be >= 1, got {getattr(self, key)}")
         self.check_shared(bad, self.num_envs)
-        if self.shaping.clearance_margin < 0.0 or self.shaping.clearance_weight < 0.0:
-            raise bad("shaping", "clearance_margin and clearance_weight must be >= 0")
+        for key, value in vars(self.shaping).items():
+            if value < 0.0:
+                raise bad(f"shaping.{key}", f"must be >= 0, got {value}")
         if self.filter.robots not in ("all", "learners"):
             raise bad("filter.robots", f"must be 'all' or 'learners', got {self.filter.robots!r}")
         return self

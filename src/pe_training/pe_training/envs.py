@@ -16,7 +16,7 @@ from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.scenario import Scenario, load_scenario
 from pe_sim.scripted import KINDS, make_scripted
 from pe_training.config import TrainConfig
-from pe_training.shaping import ClearancePenalty
+from pe_training.shaping import ClearancePenalty, CommandRatePenalty
 
 #: Training episode seeds of config seed s are s * TRAIN_SEED_STRIDE + k (all below EVAL_SEED_BASE).
 TRAIN_SEED_STRIDE = 10_000_000
@@ -95,9 +95,12 @@ def make_action_filter(config_name: str, scenario: Scenario, robots: list[int] |
 def apply_shaping(cfg: TrainConfig, venv: BatchVecEnv) -> VecEnv:
     """``venv`` with the config's training-only reward shaping wrappers (if any)."""
     s = cfg.shaping
+    shaped: VecEnv = venv
     if s.clearance_margin > 0.0 and s.clearance_weight > 0.0:
-        return ClearancePenalty(venv, s.clearance_margin, s.clearance_weight)
-    return venv
+        shaped = ClearancePenalty(shaped, s.clearance_margin, s.clearance_weight)
+    if s.command_rate_weight > 0.0:
+        shaped = CommandRatePenalty(shaped, s.command_rate_weight)
+    return shaped
 
 
 def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) -> BatchVecEnv:

@@ -42,7 +42,6 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
-from torch import nn
 
 from pe_policy.contract import PolicyMetadata
 from pe_policy.policy import SCRIPTED_PREFIX, load_policy
@@ -53,6 +52,7 @@ from pe_sim.metrics import summarize
 from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
 from pe_sim.scripted import KINDS
+from pe_training.activations import ACTIVATIONS
 from pe_training.callbacks import CheckpointEvery, ProgressCallback, ValidationCallback
 from pe_training.config import TrainConfig, load_train_config, smoke_overrides
 from pe_training.envs import (
@@ -74,9 +74,6 @@ from pe_training.run import (
     save_config,
     versions,
 )
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
-
 
 # --------------------------------------------------------------------------- pieces
 

@@ -34,8 +34,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from pe_policy.barriernet_policy import GainLayout
+from pe_training.activations import ACTIVATIONS
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 #: The mean is HEAD_SCALE * tanh(linear); outputs are clipped to [-1, 1] before use.
 HEAD_SCALE = 1.5
 
@@ -189,5 +189,5 @@ class ExportedBarrierNet(nn.Module):
         return a[:, :2], u, gains
 
 
-__all__ = ["ACTIVATIONS", "HEAD_SCALE", "BarrierNetActorCritic", "ExportedBarrierNet", "NormalizeExtractor",
+__all__ = ["HEAD_SCALE", "BarrierNetActorCritic", "ExportedBarrierNet", "NormalizeExtractor",
            "Scale", "UnitToPhysical", "make_policy", "policy_net_arch", "std_vector"]

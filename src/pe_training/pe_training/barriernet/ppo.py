@@ -42,8 +42,9 @@ from pe_safety_filter.filter import BatchSafetyFilter
 from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import Scenario
+from pe_training.activations import ACTIVATIONS
 from pe_training.barriernet.config import BarrierNetConfig
-from pe_training.barriernet.network import ACTIVATIONS, BarrierNetActorCritic, policy_net_arch
+from pe_training.barriernet.network import BarrierNetActorCritic, policy_net_arch
 from pe_training.barriernet.rollout import Setup, collect, evaluate, observation_stats
 from pe_training.callbacks import CheckpointEvery, ProgressCallback, ValidationCallback
 from pe_training.envs import TRAIN_SEED_STRIDE, group_controllers, training_scenario

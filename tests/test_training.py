@@ -157,3 +157,21 @@ def test_opponent_behind_the_filter(seed_scenario):
     u_safe, _ = BatchSafetyFilter(load_filter_config("vcp_cbf"), seed_scenario).filter(
         view.pose, u, view.obstacles, view.n_obstacles, robots=[1])
     np.testing.assert_allclose(env.core.controllers[1](view), u_safe[:, 1])
+
+
+def test_train_bench_runs_both_sides_of_the_same_config(tmp_path):
+    """pe-train-bench on a tiny config: both the batch env and plain SB3 DummyVecEnv
+    train, with the config's shaping on the batch side, and the ratio is reported."""
+    from pe_training import bench
+
+    argv = ["pursuer_seed_random", "--set", "num_envs=8", "--set", "ppo.n_steps=32",
+            "--set", "ppo.batch_size=64", "--set", "ppo.n_epochs=1",
+            "--set", "shaping.command_rate_weight=0.05",
+            "--batch-steps", "768", "--dummy-steps", "768", "--out", str(tmp_path)]
+    assert bench.main(argv) == 0
+    res = json.loads((tmp_path / "bench.json").read_text())
+    for side in ("batch_vec_env", "dummy_vec_env"):
+        assert res[side]["steps"] == 768 and res[side]["iterations"] == 2  # first iteration skipped
+        assert res[side]["steps_per_s_median"] > 0
+    assert res["ratio"] == pytest.approx(res["batch_vec_env"]["steps_per_s_median"]
+                                         / res["dummy_vec_env"]["steps_per_s_median"])

@@ -4,10 +4,12 @@ Both runs in one process, one after the other, with the same training config
 (scenario, opponent, ``num_envs``, PPO hyperparameters, ``VecNormalize``) and torch on
 one thread:
 
-* **batch**: :class:`~pe_sim.envs.vec_env.BatchVecEnv` (what ``pe-train`` uses);
+* **batch**: :class:`~pe_sim.envs.vec_env.BatchVecEnv` with the config's reward shaping
+  wrappers, if any (what ``pe-train`` uses);
 * **plain SB3**: ``make_vec_env(PursuitEvasionEnv, n_envs=num_envs,
   vec_env_cls=DummyVecEnv)``: the same episodes through ``num_envs`` single Gymnasium
-  envs, each wrapped in SB3's ``Monitor``, stepped in a Python loop.
+  envs, each wrapped in SB3's ``Monitor``, stepped in a Python loop (no shaping
+  wrappers: they read the batch env's step report).
 
 The figure is env steps/s of the full PPO loop (rollout + update), the median over
 iterations of the progress log (one row per rollout, the first one skipped since it has
@@ -34,6 +36,7 @@ from pe_training.callbacks import ProgressCallback
 from pe_training.config import TrainConfig, load_train_config
 from pe_training.envs import (
     TRAIN_SEED_STRIDE,
+    apply_shaping,
     learner_index,
     make_action_filter,
     make_vec_env,
@@ -86,7 +89,8 @@ def run_bench(cfg: TrainConfig, batch_steps: int, dummy_steps: int, workdir: Pat
     warm.reset()
     for _ in range(3):
         warm.step(np.zeros((cfg.num_envs, 2), dtype=np.float32))
-    batch = _ppo_throughput(cfg, make_vec_env(cfg, scenario), batch_steps, workdir / "batch.jsonl")
+    batch = _ppo_throughput(cfg, apply_shaping(cfg, make_vec_env(cfg, scenario)), batch_steps,
+                            workdir / "batch.jsonl")
     kwargs = single_env_kwargs(cfg)
     dummy_venv = sb3_make_vec_env(PursuitEvasionEnv, n_envs=cfg.num_envs, seed=cfg.seed * TRAIN_SEED_STRIDE,
                                   vec_env_cls=DummyVecEnv, env_kwargs=kwargs)

@@ -56,6 +56,7 @@ bench: setup
 	$(VENV)/bin/pe-policy-bench
 	$(VENV)/bin/pe-barriernet-bench
 	$(VENV)/bin/pe-train-bench pursuer_bench_flee
+	$(VENV)/bin/python scripts/activation_bench.py
 	$(VENV)/bin/pe-ros-bench --duration 60
 
 lock:

@@ -57,13 +57,16 @@ def activation_rows(repeats: int) -> list[str]:
 def update_rows(config: str, updates: int) -> list[str]:
     cfg = load_train_config(config, [])
     rows = []
-    for label, cls in (("torch.nn.Tanh", nn.Tanh), ("pe_training.activations.Tanh", Tanh)):
-        train.ACTIVATIONS["tanh"] = cls
-        env = train.wrap_normalize(cfg, make_vec_env(cfg, training_scenario(cfg)))
-        model = train.make_model(cfg, env, None)
-        model.learn(total_timesteps=2 * cfg.num_envs * cfg.ppo.n_steps)  # fills the rollout buffer
-        rows.append(_row(f"PPO.train() with {label}", _times(model.train, updates, warmup=1), unit="s"))
-    train.ACTIVATIONS["tanh"] = Tanh
+    original = train.ACTIVATIONS["tanh"]
+    try:
+        for label, cls in (("torch.nn.Tanh", nn.Tanh), ("pe_training.activations.Tanh", Tanh)):
+            train.ACTIVATIONS["tanh"] = cls  # make_model reads the table
+            env = train.wrap_normalize(cfg, make_vec_env(cfg, training_scenario(cfg)))
+            model = train.make_model(cfg, env, None)
+            model.learn(total_timesteps=2 * cfg.num_envs * cfg.ppo.n_steps)  # fills the rollout buffer
+            rows.append(_row(f"PPO.train() with {label}", _times(model.train, updates, warmup=1), unit="s"))
+    finally:
+        train.ACTIVATIONS["tanh"] = original
     return rows
 
 

@@ -111,7 +111,9 @@ def test_clearance_penalty_shaping(seed_scenario):
 
 def test_command_rate_penalty_shaping(seed_scenario):
     """The penalty is weight * |du / u_max|^2 of the applied command (u_max = (1 m/s,
-    omega_max)); an episode starts from rest, also after an auto-reset."""
+    omega_max)); every episode starts from rest, also after an auto-reset, with envs
+    finishing on different steps."""
+    from pe_sim.envs.actions import CommandBounds, to_command
     from pe_training.envs import apply_shaping
     from pe_training.shaping import ClearancePenalty, CommandRatePenalty
 
@@ -120,22 +122,28 @@ def test_command_rate_penalty_shaping(seed_scenario):
     shaped = CommandRatePenalty(BatchVecEnv(scenario, 4, role="pursuer", opponent="flee", seed=3), weight=0.5)
     raw.reset()
     shaped.reset()
-    # (v, omega): (0.5, w_max) from rest, (1, -w_max), (1, 0) ends the episode, (1, 0) from rest
-    actions = [[0.0, 1.0], [1.0, -1.0], [1.0, 0.0], [1.0, 0.0]]
-    penalties = [0.5 * (0.25 + 1.0), 0.5 * (0.25 + 4.0), 0.5 * 1.0, 0.5 * 1.0]
-    for step, (action, penalty) in enumerate(zip(actions, penalties, strict=True)):
-        a = np.tile(action, (4, 1)).astype(np.float32)
+    for env in (raw, shaped.batch):
+        env.sim.step_count[[0, 2]] = 1  # envs 0 and 2 end after 2 steps, 1 and 3 after 3
+    bounds = CommandBounds.of(scenario.robots[0])
+    actions = np.random.default_rng(0).uniform(-1.0, 1.0, (5, 4, 2)).astype(np.float32)
+    previous = np.zeros((4, 2))
+    for step, a in enumerate(actions):
         _, r_raw, _, _ = raw.step(a)
         _, r_shaped, dones, _ = shaped.step(a)
-        assert dones.all() == (step == 2)
-        np.testing.assert_allclose(r_raw - r_shaped, penalty, atol=1e-6)
+        applied = to_command(a[:, None, :], bounds)[:, 0]
+        expected = 0.5 * np.sum(((applied - previous) / bounds.scale) ** 2, axis=1)
+        np.testing.assert_allclose(r_raw - r_shaped, expected, rtol=1e-5, atol=1e-6)
+        assert dones.tolist() == [[False] * 4, [True, False, True, False], [False, True, False, True],
+                                  [False] * 4, [True, False, True, False]][step]
+        previous = np.where(dones[:, None], 0.0, applied)
     cfg = load_train_config("pursuer_seed_random", ["shaping.command_rate_weight=0.1",
                                                     "shaping.clearance_margin=0.5",
                                                     "shaping.clearance_weight=0.1"])
     stacked = apply_shaping(cfg, make_vec_env(cfg, training_scenario(cfg)))
     assert isinstance(stacked, CommandRatePenalty) and isinstance(stacked.venv, ClearancePenalty)
-    with pytest.raises(ConfigError, match=r"shaping\.command_rate_weight"):
-        load_train_config("pursuer_seed_random", ["shaping.command_rate_weight=-1"])
+    for bad in ("-1", ".nan", ".inf"):
+        with pytest.raises(ConfigError, match=r"shaping\.command_rate_weight"):
+            load_train_config("pursuer_seed_random", [f"shaping.command_rate_weight={bad}"])
 
 
 def test_opponent_behind_the_filter(seed_scenario):
@@ -173,5 +181,6 @@ def test_train_bench_runs_both_sides_of_the_same_config(tmp_path):
     for side in ("batch_vec_env", "dummy_vec_env"):
         assert res[side]["steps"] == 768 and res[side]["iterations"] == 2  # first iteration skipped
         assert res[side]["steps_per_s_median"] > 0
+    assert res["batch_side_shaping"]["command_rate_weight"] == 0.05
     assert res["ratio"] == pytest.approx(res["batch_vec_env"]["steps_per_s_median"]
                                          / res["dummy_vec_env"]["steps_per_s_median"])

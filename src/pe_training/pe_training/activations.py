@@ -22,7 +22,7 @@ class _NumpyTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        y = torch.from_numpy(np.tanh(x.detach().numpy()))
+        y = torch.from_numpy(np.asarray(np.tanh(x.detach().numpy())))  # asarray: 0-d stays an array
         ctx.save_for_backward(y)
         return y
 
@@ -35,11 +35,12 @@ class _NumpyTanh(torch.autograd.Function):
 class Tanh(nn.Tanh):
     """``nn.Tanh`` with numpy's vectorised forward for eager CPU tensors.
 
-    Falls back to ``torch.tanh`` while tracing for export (and for any tensor that
-    numpy cannot view: not on the CPU, or not float32/float64)."""
+    Falls back to ``torch.tanh`` while tracing (``torch.export``/dynamo ONNX export,
+    ``torch.jit.trace``) and for any tensor numpy cannot view: not on the CPU, or not
+    float32/float64."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (torch.compiler.is_compiling() or x.device.type != "cpu"
+        if (torch.compiler.is_compiling() or torch.jit.is_tracing() or x.device.type != "cpu"
                 or x.dtype not in (torch.float32, torch.float64)):
             return torch.tanh(x)
         return _NumpyTanh.apply(x)

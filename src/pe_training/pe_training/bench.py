@@ -1,8 +1,8 @@
 """``pe-train-bench``: training throughput of PPO on the batch VecEnv vs plain SB3.
 
 Both runs in one process, one after the other, with the same training config
-(scenario, opponent, ``num_envs``, PPO hyperparameters, ``VecNormalize``) and torch on
-one thread:
+(scenario, opponent, ``num_envs``, PPO hyperparameters, ``VecNormalize``; reward shaping
+on the batch side only) and torch on one thread:
 
 * **batch**: :class:`~pe_sim.envs.vec_env.BatchVecEnv` with the config's reward shaping
   wrappers, if any (what ``pe-train`` uses);
@@ -98,6 +98,7 @@ def run_bench(cfg: TrainConfig, batch_steps: int, dummy_steps: int, workdir: Pat
     return {
         "config": cfg.name, "scenario": scenario.name, "opponent": cfg.opponent, "num_envs": cfg.num_envs,
         "filter_in_loop": cfg.filter.in_loop, "ppo": cfg.to_dict()["ppo"], "torch_threads": cfg.torch_threads,
+        "batch_side_shaping": cfg.to_dict()["shaping"],
         "batch_vec_env": batch, "dummy_vec_env": dummy,
         "ratio": batch["steps_per_s_median"] / dummy["steps_per_s_median"],
         "rollout_ratio": batch["rollout_steps_per_s_median"] / dummy["rollout_steps_per_s_median"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -91,8 +92,9 @@ class ShapingConfig:
     clearance_margin: float = 0.0
     #: ... by up to this much per step (linear in the shortfall).
     clearance_weight: float = 0.0
-    #: Penalise the change of the applied (v, omega) from one step to the next by this
-    #: much per step per unit of squared change scaled by (max |v|, omega_max).
+    #: Penalise the change of the applied (v m/s, omega rad/s) from one step to the next:
+    #: reward units per step per unit of squared change, each component divided by its
+    #: bound (max |v|, omega_max).
     command_rate_weight: float = 0.0
 
 
@@ -211,8 +213,8 @@ class TrainConfig(RunConfig):
                 raise bad(key, f"must be >= 1, got {getattr(self, key)}")
         self.check_shared(bad, self.num_envs)
         for key, value in vars(self.shaping).items():
-            if value < 0.0:
-                raise bad(f"shaping.{key}", f"must be >= 0, got {value}")
+            if not (math.isfinite(value) and value >= 0.0):
+                raise bad(f"shaping.{key}", f"must be a finite number >= 0, got {value}")
         if self.filter.robots not in ("all", "learners"):
             raise bad("filter.robots", f"must be 'all' or 'learners', got {self.filter.robots!r}")
         return self

@@ -16,6 +16,9 @@ where ``u = (v, omega)`` is the learner's applied command (the "action rate" ter
 robot-learning rewards). The previous command is in the observation (``self`` block),
 so the term is a function of the observed state and the action.
 
+Both act on the reward PPO learns from; the episode returns that ``BatchVecEnv``
+reports in ``info["episode"]`` (SB3's ``ep_rew_mean``) are the unshaped ones.
+
 Why: unconstrained pursuers trained without it chattered, flipping omega by about
 1 rad/s from step to step (``scripts/command_rate.py``). A weaving pursuer loses a few per
 cent of its speed along the chase, and on the benchmark scenario the evader has 94 % of
@@ -62,14 +65,17 @@ class ClearancePenalty(VecEnvWrapper):
 
 class CommandRatePenalty(VecEnvWrapper):
     """``reward -= weight * sum_k ((u_k(t) - u_k(t-1)) / u_max_k)^2`` for the learning
-    robot, ``u`` its applied (v, omega) (after any filter), ``u_max`` (max |v|, omega_max).
-    An episode starts from rest (``u = 0``), as the simulator's state does."""
+    robot, ``u`` its applied (v m/s, omega rad/s) after any filter, ``u_max`` its bounds
+    (max |v|, omega_max); ``weight`` in reward units per step. An episode starts from
+    rest (``u = 0``), as the simulator's state does."""
 
     def __init__(self, venv: VecEnv, weight: float) -> None:
         self.batch = _batch_vec_env(venv, "CommandRatePenalty")
         super().__init__(venv)
         self.weight = float(weight)
-        self._scale = self.batch.core.learner_bounds.scale[0]  # (2,)
+        self._scale = self.batch.core.learner_bounds.scale[0]  # (2,): max |v| m/s, omega_max rad/s
+        if not np.all(self._scale > 0.0):
+            raise ValueError(f"CommandRatePenalty needs non-zero command bounds, got {self._scale}")
 
     def reset(self) -> np.ndarray:
         return self.venv.reset()

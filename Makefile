@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-PACKAGES := src/pe_sim src/pe_safety_filter src/pe_policy src/pe_training src/pe_bringup
+PACKAGES := src/pe_sim src/pe_safety_filter src/pe_policy src/pe_training src/pe_ros src/pe_bringup
 STAMP  := $(VENV)/.installed
 # Eval defaults (override: make eval EPISODES=1000 SCENARIO=seed_1v1_2obs PURSUER=...)
 EPISODES ?= 200

@@ -3,7 +3,7 @@
 
 At 20 Hz a node sleeps 50 ms between steps and wakes with its code and data out
 of the CPU caches. This script times each part of the policy node's compute
-for one state, the way :meth:`pe_policy.policy_node.PolicyNode.answer` calls
+for one state, the way :meth:`pe_ros.policy_node.PolicyNode.answer` calls
 it, twice: "cold" (after sweeping ``--sweep-mb`` of memory and sleeping 20 ms
 before every call) and "warm" (back-to-back calls). Parts: the observation
 (numba), onnxruntime ``InferenceSession.run``, the same with IO binding, the

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pe_safety_filter.config import FilterConfig, load_filter_config
+from pe_safety_filter.config import FilterConfig, filter_config_path, load_filter_config
 from pe_sim.config_reader import ConfigError
-from pe_sim.scenario import config_dir
 
-SHIPPED = config_dir() / "filter" / "vcp_cbf.yaml"
+SHIPPED = filter_config_path("vcp_cbf")
 
 
 def test_shipped_config_loads_with_documented_defaults():

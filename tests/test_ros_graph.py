@@ -41,12 +41,12 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 from pe_bringup.graph import EvalOptions, NodeSpec, eval_graph  # noqa: E402
 from pe_bringup.launcher import Launcher  # noqa: E402
 from pe_policy.policy import load_policy  # noqa: E402
+from pe_ros import convert, qos  # noqa: E402
 from pe_safety_filter.config import load_filter_config  # noqa: E402
 from pe_safety_filter.filter import BatchSafetyFilter, SafetyFilter  # noqa: E402
 from pe_sim.batch import BatchSim  # noqa: E402
 from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes  # noqa: E402
 from pe_sim.metrics import read_jsonl  # noqa: E402
-from pe_sim.ros import convert, qos  # noqa: E402
 from pe_sim.scenario import load_scenario  # noqa: E402
 from pe_sim.scripted import WorldView, make_scripted  # noqa: E402
 
@@ -320,7 +320,7 @@ def test_policy_and_filter_nodes(tmp_path):
         # 1b. pe-monitor (the terminal stand-in for rqt) sees every node's timing: the 1 Hz
         #     /diagnostics summaries with their per-step counts (6 s: DDS discovery, then
         #     at least one 1 Hz summary of every node).
-        monitor = subprocess.run([sys.executable, "-m", "pe_bringup.monitor", "--once", "6"],
+        monitor = subprocess.run([sys.executable, "-m", "pe_ros.monitor", "--once", "6"],
                                  env=_env(domain), capture_output=True, text=True, timeout=60)
         assert monitor.returncode == 0, monitor.stderr
         rows = {tuple(line.split()[:2]): line.split() for line in monitor.stdout.splitlines()

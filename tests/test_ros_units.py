@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
+from pe_ros.timing import TimingSeries, format_timing_table
 
 from pe_bringup.graph import (
     LAUNCH_ARGUMENTS,
@@ -25,14 +27,12 @@ from pe_bringup.graph import (
     overrides_yaml,
     ros_arguments,
 )
-from pe_sim.ros import convert
-from pe_sim.ros.state import Episode, EpisodeBook, StateTable, step_index
-from pe_sim.ros.timing import TimingSeries, format_timing_table
+from pe_ros import convert
 from pe_sim.scenario import load_scenario
-from pe_sim.sim_node import SimRunner
+from pe_sim.sim_runner import SimRunner
 
 SCENARIO = "seed_1v1_2obs"
-LAUNCH_FILE = Path(__file__).resolve().parents[1] / "src" / "pe_bringup" / "launch" / "eval.launch.py"
+LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "eval.launch.py"
 
 
 # --------------------------------------------------------------------------- conversions
@@ -69,7 +69,7 @@ def test_odometry_twist_and_markers_round_trip_exactly():
 
 
 def test_cdr_fast_path_matches_rclpy_serialization():
-    """The serialized-bytes fast path (pe_sim.ros.cdr) reads and writes exactly what rclpy does."""
+    """The serialized-bytes fast path (pe_ros.cdr) reads and writes exactly what rclpy does."""
     import random
 
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -77,7 +77,7 @@ def test_cdr_fast_path_matches_rclpy_serialization():
     from nav_msgs.msg import Odometry
     from rclpy.serialization import deserialize_message, serialize_message
 
-    from pe_sim.ros import cdr
+    from pe_ros import cdr
 
     rng = random.Random(3)
     for _ in range(200):

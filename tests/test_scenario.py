@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from pe_sim.config_reader import ConfigError
-from pe_sim.scenario import config_dir, load_scenario
+from pe_sim.scenario import load_scenario, scenario_path, shipped_scenarios
 
-SHIPPED = sorted(p.stem for p in (config_dir() / "scenarios").glob("*.yaml"))
+SHIPPED = shipped_scenarios()
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -28,7 +28,7 @@ def test_seed_scenario_has_the_brief_defaults():
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load((config_dir() / "scenarios" / "seed_1v1_2obs.yaml").read_text())
+    data = yaml.safe_load(scenario_path("seed_1v1_2obs").read_text())
     mutate(data)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -1,6 +1,15 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = "pe_policy"
+
+
+def repository_data(folder: str) -> tuple[str, list[str]]:
+    """A top-level folder of the repository (run from this folder, as pip and colcon do),
+    installed to share/<package>/<folder>, where pe_sim.package_data finds it."""
+    return (f"share/{package_name}/{folder}", sorted(glob(f"../../{folder}/*.*")))
+
 
 setup(
     name=package_name,
@@ -9,6 +18,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
+        repository_data("models"),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,5 +29,4 @@ setup(
         "-spec checked), no ROS in the core"
     ),
     license="Apache-2.0",
-    entry_points={"console_scripts": ["pe_policy_node = pe_policy.policy_node:main"]},
 )

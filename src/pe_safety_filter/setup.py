@@ -1,6 +1,15 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = "pe_safety_filter"
+
+
+def repository_data(folder: str) -> tuple[str, list[str]]:
+    """A top-level folder of the repository (run from this folder, as pip and colcon do),
+    installed to share/<package>/<folder>, where pe_sim.package_data finds it."""
+    return (f"share/{package_name}/{folder}", sorted(glob(f"../../{folder}/*.*")))
+
 
 setup(
     name=package_name,
@@ -9,6 +18,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
+        repository_data("config/filter"),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -21,7 +31,6 @@ setup(
             "pe-filter-bench = pe_safety_filter.bench:main",
             "pe-filter-eval = pe_safety_filter.evaluate_reckless:main",
             "pe-filter-crosscheck = pe_safety_filter.crosscheck:main",
-            "pe_safety_filter_node = pe_safety_filter.filter_node:main",
         ],
     },
 )

@@ -9,36 +9,41 @@ cannot drift apart (``tests/test_ros_graph.py`` holds them equal).
 
 The graph, for a scenario with robots r1..rN:
 
-* ``/sim``               pe_sim/pe_sim_node
-* ``/<r>/policy``        pe_policy/pe_policy_node, one per robot
-* ``/<r>/safety_filter`` pe_safety_filter/pe_safety_filter_node, one per robot
+* ``/sim``               pe_ros/pe_sim_node
+* ``/<r>/policy``        pe_ros/pe_policy_node, one per robot
+* ``/<r>/safety_filter`` pe_ros/pe_safety_filter_node, one per robot
   (``enabled`` false for robots not named by ``filter``: a pass-through that
   keeps the NaN/stale/watchdog stops)
 
 Parameters come from the mode's params file (``config/ros/<mode>.yaml``,
 Nav2 style: one section per node) and then per-node overrides (scenario,
 policies, seeds, output files); as in launch_ros, overrides travel as a
-generated params file keyed by the node's full name. (launch_ros'
-``-p node:name:=value`` form is not used: rcl applies node-prefixed ``-p``
-rules only to nodes in the root namespace.)
+generated params file keyed by the node's full name. Every node is given a
+namespace, ``/`` for the sim: launch_ros keys a Node's dict parameters by the
+full name only when the namespace is given (otherwise under ``/**``, and rcl
+lets the params file's node-specific ``sim:`` section win over a wildcard one
+whatever the order, so ``ros2 launch ... episodes:=3`` would be ignored).
+(launch_ros' ``-p node:name:=value`` form is not used: rcl applies
+node-prefixed ``-p`` rules only to nodes in the root namespace.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pe_sim.evaluation import EVAL_SEED_BASE
-from pe_sim.scenario import config_dir, load_scenario
-from pe_sim.sim_node import MODES
+from pe_sim.package_data import data_path
+from pe_sim.scenario import load_scenario
+from pe_sim.sim_runner import MODES
 
-SIM = ("pe_sim", "pe_sim_node")
-POLICY = ("pe_policy", "pe_policy_node")
-FILTER = ("pe_safety_filter", "pe_safety_filter_node")
+SIM = ("pe_ros", "pe_sim_node")
+POLICY = ("pe_ros", "pe_policy_node")
+FILTER = ("pe_ros", "pe_safety_filter_node")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class NodeSpec:
     package: str
     executable: str
     name: str
-    namespace: str | None = None
+    namespace: str = "/"   # always given: see the module docstring
     params_files: tuple[str, ...] = ()
     parameters: tuple[tuple[str, Any], ...] = ()
     remappings: tuple[tuple[str, str], ...] = ()
@@ -56,7 +61,7 @@ class NodeSpec:
 
     @property
     def fqn(self) -> str:
-        return f"{(self.namespace or '').rstrip('/')}/{self.name}"
+        return f"{self.namespace.rstrip('/')}/{self.name}"
 
     @property
     def parameter_dict(self) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     filtered = filtered_robot_indices(scenario, options.filter)
     names = [r.name for r in scenario.robots]
     records = [policy_name(s) + (" +filter" if i in filtered else "") for i, s in enumerate(sources)]
-    params_file = options.params_file or str(config_dir() / "ros" / f"{options.mode}.yaml")
+    params_file = options.params_file or str(data_path("pe_bringup", "config/ros") / f"{options.mode}.yaml")
     if not Path(params_file).is_file():
         raise FileNotFoundError(f"ROS params file {params_file!r} (option params_file) not found")
     params = (str(Path(params_file).resolve()),)
@@ -166,14 +171,13 @@ def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     def timing(tag: str) -> tuple[tuple[str, Any], ...]:
         return (("timing_file", str(out / "timing" / f"{tag}.json")),) if out else ()
 
-    def spec(kind: tuple[str, str], name: str, namespace: str | None,
+    def spec(kind: tuple[str, str], name: str, namespace: str,
              overrides: tuple[tuple[str, Any], ...]) -> NodeSpec:
-        fqn = f"{namespace or ''}/{name}"
-        return NodeSpec(kind[0], kind[1], name, namespace, params,
-                        (("scenario", options.scenario), ("executor", options.executor), *overrides,
-                         *extra.get(fqn, ())), prefix=options.launch_prefix)
+        node = NodeSpec(kind[0], kind[1], name, namespace, params, prefix=options.launch_prefix)
+        return replace(node, parameters=(("scenario", options.scenario), ("executor", options.executor),
+                                         *overrides, *extra.get(node.fqn, ())))
 
-    nodes = [spec(SIM, "sim", None, (
+    nodes = [spec(SIM, "sim", "/", (
         ("mode", options.mode), ("episodes", options.episodes), ("duration", float(options.duration)),
         ("first_seed", options.seed),
         ("filtered_robots", tuple(names[i] for i in filtered)), ("policy_names", tuple(records)),
@@ -195,10 +199,8 @@ def launch_node_kwargs(spec: NodeSpec) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "package": spec.package, "executable": spec.executable, "name": spec.name,
         "parameters": [*spec.params_files, spec.parameter_dict],
-        "output": "screen",
+        "namespace": spec.namespace, "output": "screen",
     }
-    if spec.namespace is not None:
-        kwargs["namespace"] = spec.namespace
     if spec.remappings:
         kwargs["remappings"] = list(spec.remappings)
     if spec.prefix:
@@ -215,9 +217,7 @@ def ros_arguments(spec: NodeSpec, overrides_file: str) -> list[str]:
     """The arguments launch_ros passes to ``spec``'s executable: ``--ros-args``, node
     name, namespace, each params file, the overrides' params file (``overrides_file``,
     holding :func:`overrides_yaml`), then node-prefixed remappings."""
-    args = ["--ros-args", "-r", f"__node:={spec.name}"]
-    if spec.namespace is not None:
-        args += ["-r", f"__ns:={spec.namespace}"]
+    args = ["--ros-args", "-r", f"__node:={spec.name}", "-r", f"__ns:={spec.namespace}"]
     for path in spec.params_files:
         args += ["--params-file", path]
     args += ["--params-file", overrides_file]

@@ -235,9 +235,10 @@ def options_from_args(args: argparse.Namespace, out: str) -> EvalOptions:
 
 def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dict:
     """Print and write the metrics table and the timing table of a finished run."""
+    from pe_ros.diagnostics import read_timing_files
+    from pe_ros.timing import format_timing_table
+
     from pe_sim.metrics import format_summary, read_jsonl, summarize
-    from pe_sim.ros.diagnostics import read_timing_files
-    from pe_sim.ros.timing import format_timing_table
 
     records = read_jsonl(out / "episodes.jsonl") if (out / "episodes.jsonl").exists() else []
     summary = summarize(records)

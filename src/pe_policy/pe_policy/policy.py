@@ -9,6 +9,8 @@ Sources (strings, as on the command line and in launch arguments):
 
 * ``scripted:<kind>`` with kind in :data:`pe_sim.scripted.KINDS`
 * a path to an exported ``.onnx`` policy (see :mod:`pe_policy.onnx_policy`)
+* the name of a shipped policy (``models/<name>.onnx``, installed with this
+  package), e.g. ``pursuer_bench_flee_filter``
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pe_sim.observation import ObservationSpec
+from pe_sim.package_data import data_path, resolve_named
 from pe_sim.scenario import Scenario
 from pe_sim.scripted import WorldView, make_scripted
 
@@ -52,6 +55,21 @@ class ScriptedPolicyAdapter:
         return self._policy(view)
 
 
+def shipped_policies() -> list[str]:
+    """Names of the shipped policies (``models/<name>.onnx``)."""
+    return sorted(p.stem for p in data_path("pe_policy", "models").glob("*.onnx"))
+
+
+def resolve_source(source: str) -> str:
+    """``source`` with a shipped policy's name replaced by its file's path."""
+    if source.startswith(SCRIPTED_PREFIX) or "/" in source or source.endswith(".onnx"):
+        return source
+    if source not in shipped_policies():
+        raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>', a path to a "
+                         f".onnx file or a shipped policy ({', '.join(shipped_policies())})")
+    return str(resolve_named(source, "pe_policy", "models", "policy", suffix=".onnx"))
+
+
 def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
     """The policy named by ``source`` for robot ``robot_index`` of ``scenario``.
 
@@ -59,7 +77,7 @@ def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
     and robot produce, and refuse to load on a mismatch."""
     if source.startswith(SCRIPTED_PREFIX):
         return ScriptedPolicyAdapter(source[len(SCRIPTED_PREFIX):], scenario, robot_index)
-    path = Path(source)
+    path = Path(resolve_source(source))
     if path.suffix == ".onnx":
         from pe_policy.barriernet_policy import BarrierNetPolicy, is_barriernet_onnx
         from pe_policy.onnx_policy import OnnxPolicy
@@ -67,4 +85,5 @@ def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
         if path.is_file() and is_barriernet_onnx(path):
             return BarrierNetPolicy.from_onnx(path, scenario, robot_index)
         return OnnxPolicy(path, scenario, robot_index)
-    raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>' or a path to a .onnx file")
+    raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>', a shipped policy's "
+                     "name or a path to a .onnx file")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pe_sim.config_reader import ConfigReader, load_yaml
-from pe_sim.scenario import resolve_config
+from pe_sim.package_data import resolve_named
 
 SOLVERS = ("exact", "osqp")
 
@@ -88,9 +88,14 @@ class FilterConfig:
         }
 
 
+def filter_config_path(name_or_path: str | Path) -> Path:
+    """A filter config file: a path, or a name in the shipped ``config/filter/``."""
+    return resolve_named(name_or_path, "pe_safety_filter", "config/filter", "filter config")
+
+
 def load_filter_config(name_or_path: str | Path = "vcp_cbf") -> FilterConfig:
     """Load and validate a filter config by name (``config/filter/<name>.yaml``) or path."""
-    path = resolve_config(name_or_path, "filter")
+    path = filter_config_path(name_or_path)
     return parse_filter_config(load_yaml(path), str(path))
 
 

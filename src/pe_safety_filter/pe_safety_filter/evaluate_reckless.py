@@ -23,7 +23,7 @@ import numpy as np
 from pe_safety_filter.config import FilterConfig, load_filter_config
 from pe_safety_filter.filter import BatchSafetyFilter
 from pe_sim.batch import BatchSim
-from pe_sim.scenario import Scenario, config_dir, load_scenario
+from pe_sim.scenario import Scenario, load_scenario, shipped_scenarios
 from pe_sim.scripted import WorldView, make_scripted
 
 DEFAULT_SCENARIOS = ("seed_1v1_2obs", "bench_1v1_flee")
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-filter", action="store_true", help="send the nominal commands unfiltered")
     args = parser.parse_args(argv)
-    names = args.scenario or [n for n in DEFAULT_SCENARIOS
-                              if (config_dir() / "scenarios" / f"{n}.yaml").exists()]
+    names = args.scenario or [n for n in DEFAULT_SCENARIOS if n in shipped_scenarios()]
     config = None if args.no_filter else load_filter_config(args.config)
     for name in names:
         result = evaluate(load_scenario(name), args.episodes, config, seed=args.seed)

@@ -7,12 +7,12 @@ centred at the origin. A scenario is loaded from ``config/scenarios/<name>.yaml`
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pe_sim.config_reader import ConfigReader, load_yaml
+from pe_sim.package_data import data_path, resolve_named
 
 ROLES = ("pursuer", "evader")
 
@@ -139,47 +139,19 @@ class Scenario:
         }
 
 
-def config_dir() -> Path:
-    """The folder holding ``scenarios/``, ``filter/`` ... configs.
-
-    ``$PE_CONFIG_DIR`` wins; then the source checkout; then the installed share
-    folder of ``pe_bringup`` (colcon or pip install)."""
-    candidates = []
-    if os.environ.get("PE_CONFIG_DIR"):
-        candidates.append(Path(os.environ["PE_CONFIG_DIR"]))
-    candidates.append(Path(__file__).resolve().parents[3] / "config")
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("pe_bringup")) / "config")
-    except Exception:
-        pass
-    import sys
-
-    candidates.append(Path(sys.prefix) / "share" / "pe_bringup" / "config")
-    for candidate in candidates:
-        if (candidate / "scenarios").is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "no config folder found; set PE_CONFIG_DIR (looked in: "
-        + ", ".join(str(c) for c in candidates) + ")")
+def scenario_path(name_or_path: str | Path) -> Path:
+    """A scenario file: a path, or a name in the shipped ``config/scenarios/``."""
+    return resolve_named(name_or_path, "pe_sim", "config/scenarios", "scenario")
 
 
-def resolve_config(name_or_path: str | Path, kind: str) -> Path:
-    """A config path from a path or a bare name looked up in ``config/<kind>/``."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    found = config_dir() / kind / f"{name_or_path}.yaml"
-    if not found.exists():
-        available = sorted(p.stem for p in (config_dir() / kind).glob("*.yaml"))
-        raise FileNotFoundError(f"no {kind} config named '{name_or_path}'; available: {available}")
-    return found
+def shipped_scenarios() -> list[str]:
+    """Names of the shipped scenarios."""
+    return sorted(p.stem for p in data_path("pe_sim", "config/scenarios").glob("*.yaml"))
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario by name (``config/scenarios/<name>.yaml``) or path."""
-    path = resolve_config(name_or_path, "scenarios")
+    path = scenario_path(name_or_path)
     return parse_scenario(load_yaml(path), str(path))
 
 

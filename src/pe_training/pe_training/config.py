@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from pe_sim.config_reader import ConfigError, load_yaml
-from pe_sim.scenario import resolve_config
+from pe_sim.package_data import resolve_named
 
 ALGORITHMS = ("ppo",)
 ROLES = ("pursuer", "evader")
@@ -316,7 +316,7 @@ def load_run_config(cls: type, name_or_path: str | Path | None = None,
     data: dict[str, Any] = {}
     source = "<defaults>"
     if name_or_path is not None:
-        path = resolve_config(name_or_path, "training")
+        path = resolve_named(name_or_path, "pe_training", "config/training", "training config")
         data = load_yaml(path)
         source = str(path)
         data.setdefault("name", Path(path).stem)

@@ -14,7 +14,7 @@ Publishes
 A state of stamp s is answered once the odometry of stamp s of every robot, an
 episode and an obstacle set valid at s are known; the callback then fills a
 B = 1 :class:`~pe_sim.scripted.WorldView` (exact poses, see
-:mod:`pe_sim.ros.convert`), calls ``policy.act`` -- the same object the headless
+:mod:`pe_ros.convert`), calls ``policy.act`` -- the same object the headless
 evaluation calls -- and publishes. When it falls behind (real time) only the
 newest complete state is answered.
 
@@ -35,12 +35,12 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from visualization_msgs.msg import MarkerArray
 
 from pe_policy.policy import load_policy
+from pe_ros import cdr, convert, qos
+from pe_ros.diagnostics import NodeTiming
+from pe_ros.params import ParameterError, declare, robot_index
+from pe_ros.runtime import EXECUTORS, run_node
+from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
 from pe_sim.batch import BatchSim
-from pe_sim.ros import cdr, convert, qos
-from pe_sim.ros.diagnostics import NodeTiming
-from pe_sim.ros.params import ParameterError, declare, robot_index
-from pe_sim.ros.runtime import EXECUTORS, run_node
-from pe_sim.ros.state import Episode, EpisodeBook, StateTable, step_index
 from pe_sim.scenario import load_scenario
 from pe_sim.scripted import WorldView
 
@@ -102,7 +102,7 @@ class PolicyNode(Node):
         self.gains_pub = None
         self._cmd_writer = cdr.TwistWriter(f"{spec.name}/base_link")
         self.timing = NodeTiming(self)
-        for i, r in enumerate(self.scenario.robots):  # read serialized (pe_sim.ros.cdr)
+        for i, r in enumerate(self.scenario.robots):  # read serialized (pe_ros.cdr)
             self._inputs.append(self.create_subscription(
                 Odometry, f"/{r.name}/odom", lambda data, i=i: self.on_odom(i, data), qos.STATE, raw=True))
         self._inputs_timer = self.create_timer(0.05, self.check_inputs,

@@ -1,5 +1,5 @@
 """``pe_sim_node``: the simulation as a ROS 2 node (a thin wrapper of
-:class:`pe_sim.sim_node.SimRunner`).
+:class:`pe_sim.sim_runner.SimRunner`).
 
 Publishes
   ``/<robot>/odom``             nav_msgs/Odometry: pose of the state, twist = the command
@@ -21,7 +21,7 @@ Before the first state it waits for the graph: a publisher on every
 ``wait_for_subscribers`` subscribers on every ``odom`` (and the policies and
 filters on ``/episode`` and ``/obstacles``), then ``settle_time``.
 An episode's start and obstacles are published before its first state; in
-lockstep, episodes occupy fixed slots of sim time (see :mod:`pe_sim.sim_node`)
+lockstep, episodes occupy fixed slots of sim time (see :mod:`pe_sim.sim_runner`)
 so a node that gets the first state first knows to wait for them.
 """
 
@@ -41,13 +41,13 @@ from rosgraph_msgs.msg import Clock as ClockMsg
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from pe_ros import cdr, convert, qos
+from pe_ros.diagnostics import NodeTiming
+from pe_ros.params import ParameterError, declare, non_negative, positive
+from pe_ros.runtime import EXECUTORS, run_node
 from pe_sim.evaluation import EVAL_SEED_BASE
-from pe_sim.ros import cdr, convert, qos
-from pe_sim.ros.diagnostics import NodeTiming
-from pe_sim.ros.params import ParameterError, declare, non_negative, positive
-from pe_sim.ros.runtime import EXECUTORS, run_node
 from pe_sim.scenario import load_scenario
-from pe_sim.sim_node import MODES, EpisodeEnd, EpisodeStart, SimRunner
+from pe_sim.sim_runner import MODES, EpisodeEnd, EpisodeStart, SimRunner
 
 LOCKSTEP_T0_NS = convert.NS_PER_S  # lockstep sim time starts at 1 s (0 reads as "unset" to ROS time)
 
@@ -121,7 +121,7 @@ class SimNode(Node):
         self.clock_pub = (self.create_publisher(ClockMsg, "/clock", qos.CLOCK)
                           if self.mode == "lockstep" else None)
         self._clock_msg = ClockMsg()
-        # Per-step topics are read serialized (raw=True, see pe_sim.ros.cdr).
+        # Per-step topics are read serialized (raw=True, see pe_ros.cdr).
         self.cmd_subs = [
             self.create_subscription(TwistStamped, f"/{n}/cmd_vel",
                                      lambda m, i=i: self.on_command(i, m), qos.COMMAND, raw=True)

@@ -58,13 +58,13 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from visualization_msgs.msg import MarkerArray
 
+from pe_ros import cdr, convert, qos
+from pe_ros.diagnostics import NodeTiming
+from pe_ros.params import ParameterError, declare, non_negative, positive, robot_index
+from pe_ros.runtime import EXECUTORS, run_node
+from pe_ros.state import EpisodeBook, StateTable
 from pe_safety_filter.config import load_filter_config
 from pe_safety_filter.filter import INTERVENTION_THRESHOLD, SafetyFilter
-from pe_sim.ros import cdr, convert, qos
-from pe_sim.ros.diagnostics import NodeTiming
-from pe_sim.ros.params import ParameterError, declare, non_negative, positive, robot_index
-from pe_sim.ros.runtime import EXECUTORS, run_node
-from pe_sim.ros.state import EpisodeBook, StateTable
 from pe_sim.scenario import load_scenario
 
 _LEVEL = {"ok": ord(DiagnosticStatus.OK), "warn": ord(DiagnosticStatus.WARN),
@@ -145,7 +145,7 @@ class FilterNode(Node):
         self.cmd_pub = self.create_publisher(TwistStamped, "cmd_vel", qos.COMMAND)
         self._cmd_writer = cdr.TwistWriter(f"{spec.name}/base_link")
         self.timing = NodeTiming(self)
-        # States and nominal commands are read serialized (pe_sim.ros.cdr).
+        # States and nominal commands are read serialized (pe_ros.cdr).
         self.create_subscription(Odometry, "odom", lambda m: self.on_odom(self.index, m), qos.STATE,
                                  raw=True)
         for j in self.mates:

@@ -15,7 +15,7 @@ after hundreds of steps of a chaotic game leave no room for rounding):
   (|theta| < 2.2e-308) may come back off by less than 1e-308.
 
 Stamps are handled as integer nanoseconds so a stamp identifies a step exactly.
-The per-step messages travel serialized (:mod:`pe_sim.ros.cdr`); the
+The per-step messages travel serialized (:mod:`pe_ros.cdr`); the
 ``decode_*`` functions here read raw subscriptions with that fast path and fall
 back to rclpy's deserializer.
 """
@@ -37,7 +37,7 @@ from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pe_sim.ros import cdr
+from pe_ros import cdr
 
 NS_PER_S = 1_000_000_000
 OBSTACLE_NS = "obstacles"
@@ -159,7 +159,7 @@ def read_twist(msg: TwistStamped) -> tuple[int, float, float]:
 
 def decode_odometry(data: bytes) -> tuple[int, float, float, float, float, float]:
     """(stamp ns, x, y, theta, v, omega) of a serialized Odometry (raw subscription): the
-    :mod:`~pe_sim.ros.cdr` fast path, rclpy's deserializer for anything it does not handle."""
+    :mod:`~pe_ros.cdr` fast path, rclpy's deserializer for anything it does not handle."""
     try:
         return cdr.read_odometry(data)
     except (cdr.CdrError, struct.error, UnicodeDecodeError):

@@ -1,7 +1,7 @@
 """The simulation node's logic, without ROS: episodes, stamps, gathering the robots'
 commands and stepping the batch core with B = 1.
 
-The ROS node (:mod:`pe_sim.ros.sim_node`, executable ``pe_sim_node``) only
+The ROS node (``pe_ros.sim_node``, executable ``pe_sim_node``) only
 converts messages and calls a :class:`SimRunner`; everything that decides what
 happens lives here, where a unit test can drive it.
 
@@ -234,11 +234,4 @@ class SimRunner:
         return max(0, int(due - self.tick))
 
 
-__all__ = ["MODES", "EpisodeEnd", "EpisodeStart", "SimRunner", "StepOutcome", "main"]
-
-
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``pe_sim_node`` (the ROS node lives in :mod:`pe_sim.ros.sim_node`)."""
-    from pe_sim.ros.sim_node import main as ros_main
-
-    return ros_main(args)
+__all__ = ["MODES", "EpisodeEnd", "EpisodeStart", "SimRunner", "StepOutcome"]

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import Float64
 
-    from pe_sim.ros import qos
+    from pe_ros import qos
 
     rclpy.init(args=[])
     node = rclpy.create_node("pe_monitor")

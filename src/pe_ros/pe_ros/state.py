@@ -6,7 +6,7 @@ assumes "the latest of everything belongs together": it answers the state of
 stamp ``s`` with the odometry of stamp ``s`` of every robot it needs, the
 episode whose first state is the latest one at or before ``s`` and the obstacle
 set stamped likewise -- provided ``s`` lies within that episode's slot of sim
-time (``stride``, lockstep; see :mod:`pe_sim.sim_node`). A state beyond it
+time (``stride``, lockstep; see :mod:`pe_sim.sim_runner`). A state beyond it
 belongs to an episode not heard of yet, and waits.
 """
 

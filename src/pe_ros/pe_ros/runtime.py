@@ -41,8 +41,8 @@ def make_executor(kind: str) -> Any:
 def run_node(node_class: type, args: list[str] | None = None) -> int:
     """Create a ``node_class`` node inside an initialised rclpy context, spin it until it
     is done or the process is asked to stop, and return an exit code."""
+    from pe_ros.params import ParameterError
     from pe_sim.config_reader import ConfigError
-    from pe_sim.ros.params import ParameterError
 
     rclpy.init(args=sys.argv if args is None else args)
     node = None

@@ -28,8 +28,8 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Float64
 
-from pe_sim.ros import qos
-from pe_sim.ros.timing import TimingSeries
+from pe_ros import qos
+from pe_ros.timing import TimingSeries
 
 
 class _Series:
@@ -146,7 +146,7 @@ def _json_default(value: Any) -> Any:
 
 
 def read_timing_files(folder: str | Path) -> list[dict[str, Any]]:
-    """Rows for :func:`pe_sim.ros.timing.format_timing_table` from the JSON files in ``folder``."""
+    """Rows for :func:`pe_ros.timing.format_timing_table` from the JSON files in ``folder``."""
     rows = []
     for path in sorted(Path(folder).glob("*.json")):
         data = json.loads(path.read_text())

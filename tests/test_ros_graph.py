@@ -8,7 +8,8 @@
   on a stale state and when the policy node is killed (watchdog);
 * bad parameter values make a node refuse to start, naming the parameter.
 
-Each test uses its own ROS_DOMAIN_ID so parallel runs do not cross-talk. The
+Each test runs its graph on a DDS domain of its own, checked empty first (the
+``ros_domain`` fixture), so parallel runs do not cross-talk. The
 test talks to the nodes through a probe node running in a thread of the test
 process. Nothing asserts on timing (the measured figures are printed only).
 """
@@ -52,10 +53,6 @@ from pe_sim.scripted import WorldView, make_scripted  # noqa: E402
 
 SCENARIO = "seed_1v1_2obs"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _domain_id() -> int:
-    return random.Random(os.getpid() * 1_000_003 + time.time_ns()).randint(1, 200)
 
 
 def _env(domain: int) -> dict[str, str]:
@@ -126,8 +123,8 @@ def _headless_trajectory(scenario, policies, batch_filter, filtered, seed):
         states.append((sim.pose[0].copy(), sim.velocity[0].copy()))
 
 
-def test_lockstep_graph_reproduces_headless_evaluation(tmp_path):
-    domain = _domain_id()
+def test_lockstep_graph_reproduces_headless_evaluation(tmp_path, ros_domain):
+    domain = ros_domain
     scenario = load_scenario(SCENARIO)
     seed, episodes = EVAL_SEED_BASE + 40, 3
     sources = ["scripted:proportional_navigation", "scripted:random"]
@@ -223,8 +220,8 @@ PARAMS_YAML = """\
 """
 
 
-def test_policy_and_filter_nodes(tmp_path):
-    domain = _domain_id()
+def test_policy_and_filter_nodes(tmp_path, ros_domain):
+    domain = ros_domain
     scenario = load_scenario(SCENARIO)
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS_YAML)
@@ -440,10 +437,10 @@ BAD = [
 ]
 
 
-def test_bad_parameters_are_refused_with_a_clear_error(tmp_path):
+def test_bad_parameters_are_refused_with_a_clear_error(tmp_path, ros_domain):
     from pe_bringup.launcher import resolve_executable
 
-    domain = _domain_id()
+    domain = ros_domain
     procs = []
     for k, (exe, fqn, name, value, _) in enumerate(BAD):
         ns, _, node_name = fqn.rpartition("/")
@@ -472,7 +469,7 @@ def test_pe_launch_shows_why_a_node_died(tmp_path, capsys):
 
     out = tmp_path / "run"
     code = pe_launch(["eval", "--scenario", SCENARIO, "--episodes", "1", "--quiet", "--out", str(out),
-                      "--domain-id", str(_domain_id()), "--robot", "pursuer=scripted:teleport"])
+                      "--robot", "pursuer=scripted:teleport"])
     err = capsys.readouterr().err
     assert code == 1
     assert "FAILED: node pursuer/policy died with exit code 2" in err, err

@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_graph_arguments(e)
     e.add_argument("--dry-run", action="store_true", help="print the node command lines and exit")
-    e.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for the nodes")
+    e.add_argument("--domain-id", type=int, default=None,
+                   help="ROS_DOMAIN_ID of the graph (default: a free domain, picked and printed; "
+                        "a domain already holding nodes with this graph's names is refused)")
     e.add_argument("--quiet", action="store_true",
                    help="write the nodes' output to <out>/nodes.log instead of the terminal")
     return p
@@ -277,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pe-launch: error: {exc}", file=sys.stderr)
         return 2
     env = dict(os.environ)
-    if args.domain_id is not None:
-        env["ROS_DOMAIN_ID"] = str(args.domain_id)
     if args.dry_run:
+        if args.domain_id is not None:
+            env["ROS_DOMAIN_ID"] = str(args.domain_id)
         launcher = Launcher(specs, env)
         for k, spec in enumerate(specs):
             print(shlex.join(launcher.command(spec, k)))
@@ -287,11 +289,27 @@ def main(argv: list[str] | None = None) -> int:
                                                        overrides_yaml(spec).splitlines()))
         launcher._tmp.cleanup()
         return 0
+    from pe_ros.domain import DomainBusy, claim_domain
+
+    try:
+        claim = claim_domain(args.domain_id, [spec.fqn for spec in specs])
+    except (DomainBusy, ValueError) as exc:
+        print(f"pe-launch: error: {exc}", file=sys.stderr)
+        return 2
+    with claim:
+        env["ROS_DOMAIN_ID"] = str(claim.domain_id)
+        return run_graph(args, options, specs, out, env)
+
+
+def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSpec], out: Path,
+              env: dict[str, str]) -> int:
+    """Start ``specs`` with ``env``, wait for the sim to finish, stop, report; an exit code."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in [out / "episodes.jsonl", *(out / "timing").glob("*.json")]:
         stale.unlink(missing_ok=True)
     log = out / "nodes.log"
     launcher = Launcher(specs, env, log.open("w") if args.quiet else None)
+    launcher.say(f"ROS domain {env['ROS_DOMAIN_ID']} (ROS_DOMAIN_ID; choose with --domain-id)")
     if options.episodes == 0 and not options.duration:
         launcher.say("episodes 0 and no --duration: running until Ctrl-C")
     start = time.monotonic()

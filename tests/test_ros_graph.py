@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import subprocess
 import sys
 import threading

@@ -153,7 +153,7 @@ def has_cbf_gains(source: str) -> bool:
 
 def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     """The nodes of the evaluation graph for ``options``."""
-    from pe_bringup.evaluate import filtered_robot_indices, policy_sources
+    from pe_policy.evaluate import filtered_robot_indices, policy_sources
 
     scenario = load_scenario(options.scenario)
     sources = policy_sources(scenario, {"pursuer": options.pursuer, "evader": options.evader},

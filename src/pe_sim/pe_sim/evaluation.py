@@ -39,13 +39,14 @@ def run_episodes(
     filtered_robots: Sequence[int] = (),
     policy_names: Sequence[str] = (),
     filter_gains: Callable[[WorldView], np.ndarray] | None = None,
+    on_record: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[EpisodeRecord]:
     """Play the episodes with seeds ``seed .. seed + episodes - 1`` and return their
     records in seed order. ``actors[i]`` drives robot i; ``action_filter`` (if any)
     is applied to the commands of ``filtered_robots`` before each step. With
     ``filter_gains`` (view -> per-constraint class-K gains (B, N, G), e.g. from a
     BarrierNet policy), the filter is called with ``gains=filter_gains(view)``, after
-    the actors."""
+    the actors. ``on_record`` is called with each record as its episode finishes."""
     if len(actors) != scenario.num_robots:
         raise ValueError(f"need {scenario.num_robots} actors, got {len(actors)}")
     num_envs = max(1, min(num_envs, episodes))
@@ -71,6 +72,8 @@ def run_episodes(
                                     backup=np.asarray(raw.backup))
         result = sim.step(commands)
         for record in accumulator.add_step(result, stats):
-            if seed <= record.seed < end:
+            if seed <= record.seed < end and record.seed not in records:
                 records[record.seed] = record
+                if on_record is not None:
+                    on_record(record)
     return [records[s] for s in sorted(records)]

@@ -28,8 +28,6 @@ What a run does (see :mod:`pe_training.run` for the folder layout):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import shutil
 import sys
@@ -131,34 +129,51 @@ def other_sources(cfg: TrainConfig, scenario: Scenario, index: int) -> dict[int,
 
 def filtered_indices(scenario: Scenario, which: str) -> list[int]:
     """Robots behind the post-hoc filter, as ``pe-eval --filter`` reads it."""
-    from pe_bringup.evaluate import filtered_robot_indices
+    from pe_policy.evaluate import filtered_robot_indices
 
     return filtered_robot_indices(scenario, which)
 
 
-def pe_eval_argv(cfg: TrainConfig, scenario: Scenario, index: int, learner_source: str,
-                 episodes: int, which_filter: str) -> list[str]:
-    """``pe-eval`` arguments that evaluate ``learner_source`` in the learner's seat."""
+def learner_matchup(cfg: TrainConfig, scenario: Scenario, index: int,
+                    learner_source: str) -> tuple[dict[str, str], list[str]]:
+    """(policy source by role, ``NAME=SOURCE`` robot overrides) that put ``learner_source``
+    in the learner's seat, its opponents and teammates as in training."""
     role = scenario.robots[index].role
     other_role = "evader" if role == "pursuer" else "pursuer"
-    argv = ["--scenario", cfg.scenario, "--episodes", str(episodes),
-            f"--{other_role}", source_of(cfg.opponent)]
+    by_role = {other_role: source_of(cfg.opponent)}
     if len(scenario.indices(role)) > 1:
-        argv += [f"--{role}", source_of(cfg.teammate or SCRIPTED_PREFIX + DEFAULT_KIND[role]),
-                 "--robot", f"{scenario.robots[index].name}={learner_source}"]
-    else:
-        argv += [f"--{role}", learner_source]
+        by_role[role] = source_of(cfg.teammate or SCRIPTED_PREFIX + DEFAULT_KIND[role])
+        return by_role, [f"{scenario.robots[index].name}={learner_source}"]
+    by_role[role] = learner_source
+    return by_role, []
+
+
+def pe_eval_argv(cfg: TrainConfig, scenario: Scenario, index: int, learner_source: str,
+                 episodes: int, which_filter: str) -> list[str]:
+    """The ``pe-eval`` command line of :func:`run_final_eval` (for the model card)."""
+    by_role, robots = learner_matchup(cfg, scenario, index, learner_source)
+    argv = ["--scenario", cfg.scenario, "--episodes", str(episodes)]
+    for role in ("pursuer", "evader"):
+        argv += [f"--{role}", by_role[role]]
+    for item in robots:
+        argv += ["--robot", item]
     return [*argv, "--filter", which_filter]
 
 
-def run_pe_eval(argv: list[str], out: Path) -> dict[str, Any]:
-    """Run ``pe-eval`` in-process (exactly the command line's code path); its summary."""
-    from pe_bringup.evaluate import main as pe_eval_main
+def run_final_eval(cfg: TrainConfig, scenario: Scenario, index: int, learner_source: str,
+                   episodes: int, which_filter: str, out: Path) -> dict[str, Any]:
+    """What ``pe-eval`` with :func:`pe_eval_argv` does: evaluate, write the records and the
+    summary to ``out``; the summary and its table."""
+    from pe_policy.evaluate import evaluate
+    from pe_sim.metrics import format_summary, write_jsonl
 
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        pe_eval_main([*argv, "--out", str(out)])
-    return {"summary": json.loads((out / "summary.json").read_text()), "table": buffer.getvalue()}
+    by_role, robots = learner_matchup(cfg, scenario, index, learner_source)
+    result = evaluate(cfg.scenario, by_role, episodes, robots=robots, filter=which_filter)
+    write_jsonl(result.records, out / "episodes.jsonl")
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
+    table = format_summary(result.summary, f"scenario {result.scenario.name}, seeds "
+                           f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + episodes - 1}")
+    return {"summary": json.loads((out / "summary.json").read_text()), "table": table}
 
 
 def ship_copy(onnx_path: Path, ship: str | Path | None) -> list[Path]:
@@ -189,7 +204,8 @@ def final_evaluation(cfg: TrainConfig, scenario: Scenario, index: int, policy: P
     results = []
     for label, source in candidates:
         argv = pe_eval_argv(cfg, scenario, index, source, fe.episodes, fe.filter)
-        out = run_pe_eval(argv, run_dir / "final_eval" / Path(label.replace(":", "_")).name)
+        out = run_final_eval(cfg, scenario, index, source, fe.episodes, fe.filter,
+                             run_dir / "final_eval" / Path(label.replace(":", "_")).name)
         results.append({"label": label, "command": command_line("pe-eval", argv), "summary": out["summary"]})
         if show:
             print(out["table"], file=sys.stderr)

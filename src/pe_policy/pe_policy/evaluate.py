@@ -1,0 +1,102 @@
+"""The one evaluation API: policies by source, optionally behind the safety filter,
+played headless on held-out seeds, records and summary returned.
+
+``pe-eval``, training's final evaluation, the report and the ROS bringup all
+call :func:`evaluate` (or its two helpers that name robots), so they agree on
+what a source, a filter selection and a seed range mean::
+
+    from pe_policy.evaluate import evaluate
+    result = evaluate("bench_1v1_flee", {"pursuer": "pursuer_bench_flee_filter",
+                                         "evader": "scripted:flee"}, episodes=200, filter="all")
+    result.summary["capture_rate"], result.records[0].steps
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pe_policy.policy import load_policy
+from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes
+from pe_sim.metrics import EpisodeRecord, summarize
+from pe_sim.scenario import Scenario, load_scenario
+
+
+def policy_sources(scenario: Scenario, by_role: Mapping[str, str],
+                   overrides: Sequence[str] = ()) -> list[str]:
+    """The policy source of each robot: its role's (``by_role``) unless a ``NAME=SOURCE``
+    item of ``overrides`` names it."""
+    sources = [by_role[robot.role] for robot in scenario.robots]
+    for item in overrides:
+        name, _, source = item.partition("=")
+        if not source:
+            raise ValueError(f"a robot override must be NAME=SOURCE, got {item!r}")
+        sources[scenario.robot_index(name)] = source
+    return sources
+
+
+def filtered_robot_indices(scenario: Scenario, which: str) -> list[int]:
+    """Robots behind the filter: ``none``, ``all``, a role, or comma-separated robot names."""
+    if which == "none":
+        return []
+    if which == "all":
+        return list(range(scenario.num_robots))
+    if which in ("pursuer", "evader"):
+        return list(scenario.indices(which))
+    return [scenario.robot_index(name) for name in which.split(",")]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` played: records in seed order and their summary."""
+
+    scenario: Scenario
+    records: list[EpisodeRecord]
+    summary: dict[str, Any]
+    policy_names: list[str]
+
+
+def evaluate(
+    scenario: Scenario | str,
+    by_role: Mapping[str, str],
+    episodes: int,
+    *,
+    seed: int = EVAL_SEED_BASE,
+    robots: Sequence[str] = (),
+    filter: str = "all",
+    filter_config: str = "vcp_cbf",
+    num_envs: int = 256,
+    on_record: Callable[[EpisodeRecord], None] | None = None,
+) -> Evaluation:
+    """Play seeds ``seed .. seed + episodes - 1`` of ``scenario`` with each role's policy
+    source (``scripted:<kind>``, a shipped policy's name or an ``.onnx`` path;
+    ``robots`` overrides single robots as ``NAME=SOURCE``), the robots named by
+    ``filter`` behind the VCP-CBF filter of ``filter_config``. ``on_record`` is called
+    with each record as its episode finishes (completion order)."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    sources = policy_sources(scenario, by_role, robots)
+    policies = [load_policy(src, scenario, i) for i, src in enumerate(sources)]
+    filtered = filtered_robot_indices(scenario, filter)
+    action_filter = filter_gains = None
+    if filtered:
+        from pe_policy.barriernet_policy import gains_source
+        from pe_safety_filter.config import load_filter_config
+        from pe_safety_filter.filter import BatchSafetyFilter
+
+        batch_filter = BatchSafetyFilter(load_filter_config(filter_config), scenario)
+
+        def action_filter(pose, u_nom, obstacles, n_obstacles, gains=None):
+            return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=filtered)
+
+        # Policies with per-constraint class-K gains (BarrierNet) hand them to the filter's QP.
+        filter_gains = gains_source(batch_filter, policies, filtered)
+    names = [p.name + (" +filter" if i in filtered else "") for i, p in enumerate(policies)]
+    records = run_episodes(scenario, [p.act for p in policies], episodes, seed=seed, num_envs=num_envs,
+                           action_filter=action_filter, filtered_robots=filtered, policy_names=names,
+                           filter_gains=filter_gains, on_record=on_record)
+    summary = summarize(records)
+    summary.update(scenario=scenario.name, seed=seed, policies=dict(
+        zip([r.name for r in scenario.robots], names, strict=True)))
+    return Evaluation(scenario, records, summary, names)

@@ -97,6 +97,13 @@ class Probe:
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def world_odometry(stamp: int, *state: float) -> Odometry:
+    """Odometry in the sim's frame (``world``, the obstacles' frame)."""
+    msg = Odometry()
+    msg.header.frame_id = "world"
+    return convert.fill_odometry(msg, stamp, *state)
+
+
 def _log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
 
@@ -214,6 +221,7 @@ PARAMS_YAML = """\
     policy: scripted:pure_pursuit
 /**/safety_filter:
   ros__parameters:
+    pairing: stamp
     nominal_timeout: 0.3
     watchdog_rate: 25.0
 """
@@ -225,11 +233,11 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS_YAML)
     specs = [
-        NodeSpec("pe_policy", "pe_policy_node", "policy", "/pursuer", (str(params),),
+        NodeSpec("pe_ros", "pe_policy_node", "policy", "/pursuer", (str(params),),
                  (("robot", "pursuer"),)),
-        NodeSpec("pe_safety_filter", "pe_safety_filter_node", "safety_filter", "/pursuer", (str(params),),
+        NodeSpec("pe_ros", "pe_safety_filter_node", "safety_filter", "/pursuer", (str(params),),
                  (("robot", "pursuer"),)),
-        NodeSpec("pe_safety_filter", "pe_safety_filter_node", "safety_filter", "/evader", (str(params),),
+        NodeSpec("pe_ros", "pe_safety_filter_node", "safety_filter", "/evader", (str(params),),
                  (("robot", "evader"),)),
     ]
     probe = Probe(domain)
@@ -271,7 +279,7 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
         for i, r in enumerate(("pursuer", "evader")):
             if r in robots:
                 p, v = sim.pose[0, i], sim.velocity[0, i]
-                odom_pub[r].publish(convert.fill_odometry(Odometry(), stamp, *p, *v))
+                odom_pub[r].publish(world_odometry(stamp, *p, *v))
 
     log = tmp_path / "nodes.log"
     sink = log.open("w")
@@ -381,7 +389,7 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
             stamp = clock.now().nanoseconds
             nominal_pub.publish(convert.fill_twist(TwistStamped(), stamp, evader.v_max, 0.0))
             time.sleep(0.05)
-            odom_pub["evader"].publish(convert.fill_odometry(Odometry(), stamp, *near_wall))
+            odom_pub["evader"].publish(world_odometry(stamp, *near_wall))
             probe.wait_until(lambda: stamp in got["evader"] and stamp in status["evader"], 10.0,
                              "the evader filter's answer")
             return stamp

@@ -60,12 +60,12 @@ def test_odometry_twist_and_markers_round_trip_exactly():
     assert convert.read_twist(twist) == (stamp, 0.1 + 0.2, -1e-17)
     obstacles = np.array([[1.0 / 3.0, -4.2, 0.3000000000000001], [-7.5, 2.25, 0.987654321]])
     markers = convert.obstacle_markers(obstacles, stamp, "world", 10.0, 10.0, lifetime_ns=30_050_000_000)
-    got_stamp, got, lifetime = convert.read_obstacle_markers(markers)
-    assert got_stamp == stamp and lifetime == 30_050_000_000
-    assert np.array_equal(got, obstacles)
-    empty_stamp, empty, _ = convert.read_obstacle_markers(
+    got = convert.read_obstacle_markers(markers)
+    assert got.stamp == stamp and got.lifetime_ns == 30_050_000_000 and got.frames == ("world",)
+    assert np.array_equal(got.obstacles, obstacles)
+    empty = convert.read_obstacle_markers(
         convert.obstacle_markers(np.zeros((0, 3)), stamp, "world", 10.0, 10.0))
-    assert empty_stamp == stamp and empty.shape == (0, 3)
+    assert empty.stamp == stamp and empty.obstacles.shape == (0, 3)
 
 
 def test_cdr_fast_path_matches_rclpy_serialization():

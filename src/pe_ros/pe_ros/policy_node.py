@@ -132,8 +132,8 @@ class PolicyNode(Node):
             self.answer_newest()
 
     def on_obstacles(self, msg: MarkerArray) -> None:
-        stamp, obstacles, lifetime = convert.read_obstacle_markers(msg)
-        self.book.add_obstacles(stamp, obstacles, lifetime)
+        markers = convert.read_obstacle_markers(msg)
+        self.book.add_obstacles(markers.stamp, markers.obstacles, markers.lifetime_ns)
         self.answer_newest()
 
     def on_odom(self, robot: int, data: bytes) -> None:

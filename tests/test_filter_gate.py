@@ -200,8 +200,9 @@ def test_a_dead_policy_gets_stops_for_each_new_state_then_commands_resume():
     clock.advance(0.05)
     d = only(odom(gate, clock))
     assert d.reason == "nominal_timeout" and d.stamp == clock.now
+    assert only(cmd(gate, clock)) == Repeat(clock.now)   # the policy is back: its late answer
     clock.advance(0.05)
-    odom(gate, clock)
+    assert odom(gate, clock) == []                        # the next state waits for its command
     assert isinstance(only(cmd(gate, clock)), Filter)
 
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
-from pe_ros.timing import TimingSeries, format_timing_table
 
 from pe_bringup.graph import (
     LAUNCH_ARGUMENTS,
@@ -28,6 +26,8 @@ from pe_bringup.graph import (
     ros_arguments,
 )
 from pe_ros import convert
+from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
+from pe_ros.timing import TimingSeries, format_timing_table
 from pe_sim.scenario import load_scenario
 from pe_sim.sim_runner import SimRunner
 

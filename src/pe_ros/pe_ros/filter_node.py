@@ -165,9 +165,13 @@ class FilterNode(Node):
         state_qos = qos.STATE if lockstep else qos.SENSOR_STATE
         command_qos = qos.COMMAND if lockstep else qos.SENSOR_COMMAND
         events = SubscriptionEventCallbacks(incompatible_qos=self.on_incompatible_qos)
-        self.create_subscription(MarkerArray, "/obstacles", self.on_obstacles, qos.MAP,
-                                 event_callbacks=events)
-        if not lockstep:   # volatile map publishers too (a latched reader does not match them)
+        if lockstep:
+            self.create_subscription(MarkerArray, "/obstacles", self.on_obstacles, qos.MAP,
+                                     event_callbacks=events)
+        else:   # the latched map, and volatile map publishers (a latched reader misses those)
+            quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+            self.create_subscription(MarkerArray, "/obstacles", self.on_obstacles, qos.MAP,
+                                     event_callbacks=quiet)
             self.create_subscription(MarkerArray, "/obstacles", self.on_obstacles, qos.MAP_VOLATILE)
         self.create_subscription(Odometry, "odom", lambda m: self.on_odom(self.index, m), state_qos,
                                  raw=True, event_callbacks=events)

@@ -239,7 +239,6 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
     """Print and write the metrics table and the timing table of a finished run."""
     from pe_ros.diagnostics import read_timing_files
     from pe_ros.timing import format_timing_table
-
     from pe_sim.metrics import format_summary, read_jsonl, summarize
 
     records = read_jsonl(out / "episodes.jsonl") if (out / "episodes.jsonl").exists() else []

@@ -308,7 +308,8 @@ def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSp
         stale.unlink(missing_ok=True)
     log = out / "nodes.log"
     launcher = Launcher(specs, env, log.open("w") if args.quiet else None)
-    launcher.say(f"ROS domain {env['ROS_DOMAIN_ID']} (ROS_DOMAIN_ID; choose with --domain-id)")
+    print(f"[pe-launch] ROS domain {env['ROS_DOMAIN_ID']} (ROS_DOMAIN_ID; choose with --domain-id)",
+          flush=True)
     if options.episodes == 0 and not options.duration:
         launcher.say("episodes 0 and no --duration: running until Ctrl-C")
     start = time.monotonic()

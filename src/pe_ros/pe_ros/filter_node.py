@@ -127,9 +127,9 @@ class FilterNode(Node):
                                      check=positive)
         self.stamped = declare(self, "enable_stamped_cmd_vel", True, "nominal commands are "
                                "TwistStamped (true) or Twist (false), as Nav2's parameter")
-        self.obstacle_namespaces = declare(self, "obstacle_namespaces", [], "marker namespaces "
-                                           "that hold obstacles (empty: any but 'arena')",
-                                           array_of=str)
+        namespaces = declare(self, "obstacle_namespaces", "", "comma-separated marker namespaces "
+                             "that hold obstacles ('' : any but 'arena')")
+        self.obstacle_namespaces = tuple(n.strip() for n in namespaces.split(",") if n.strip())
         self.use_walls = declare(self, "use_arena_walls", True, "keep the robot inside the "
                                  "scenario's arena (false: no wall constraints)")
         self.use_policy_gains = declare(self, "use_policy_gains", False, "use class-K gains from "

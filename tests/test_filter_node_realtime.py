@@ -9,7 +9,8 @@ empty namespace). The node runs in its own process with its shipped defaults
 (``pairing: latest``). Through each phase the test checks what the node
 published and when:
 
-1. zero-stamped commands: each answered with its own value;
+1. zero-stamped commands: each answered with its own value; one beyond the
+   robot's bounds is clipped and reported as such;
 2. normal flow at the obstacle: every command answered; the body never overlaps;
 3. odometry stops: every command still answered at once, by a stop
    (``stale_state``) as soon as the state is older than ``max_state_age``;
@@ -172,6 +173,12 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
             phase(0.2)
             got, _, _ = phase(0.5)
             assert got and all((v, w) == (0.3, omega) for _, v, w in got), got
+        # ... and one beyond the robot's bounds: clipped, and reported as clipped.
+        command.update(v=2.0, omega=0.0)
+        phase(0.2)
+        got, status, _ = phase(0.4)
+        assert got and all((v, w) == (robot.v_max, 0.0) for _, v, w in got), got
+        assert all(v["clipped"] == "True" for _, v, _ in status if v), status
         # 2. Normal flow, now-stamped, straight at an obstacle 5 cm ahead.
         with probe.lock:
             base.pose = list(near)

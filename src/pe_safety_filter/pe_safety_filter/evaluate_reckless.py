@@ -78,14 +78,14 @@ class EvalResult:
                + (f"mean {t.mean():.2f} s, median {np.median(t):.2f} s" if t.size else "n/a"))
         lines = [head, "  " + cap,
                  "  role     robot-steps  violating steps (rate)  violating episodes (rate)"
-                 "  end contacts  worst depth (m)"
+                 "  end contacts  worst depth (m)  least clearance (m)"
                  + ("  intervention rate  mean size (intervened)  backup rate" if self.filtered else "")]
         for role, r in self.roles.items():
             depth = max(0.0, -r.min_clearance)
             line = (f"  {role:<8} {r.robot_steps:>11d}  {r.violation_steps:>8d} "
                     f"({r.violation_steps / max(r.robot_steps, 1):.6f})"
                     f"  {r.violation_episodes:>10d} ({r.violation_episodes / max(r.robot_episodes, 1):.4f})"
-                    f"  {r.end_contacts:>12d}  {depth:>15.3e}")
+                    f"  {r.end_contacts:>12d}  {depth:>15.3e}  {r.min_clearance:>19.3e}")
             if self.filtered:
                 line += (f"  {r.interventions / max(r.calls, 1):>17.4f}"
                          f"  {r.correction_sum / max(r.interventions, 1):>22.4f}"

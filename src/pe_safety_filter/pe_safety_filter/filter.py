@@ -99,10 +99,10 @@ class FilterResult:
 
 def _raise_invalid(code: int, row: int, obstacles, radii, reach) -> None:
     if code == INVALID_OBSTACLE_RADIUS:
-        raise ValueError(f"obstacles: radius must be > 0, got {obstacles[row, 2]!r} in row {row}")
+        raise ValueError(f"obstacles: radius must be > 0, got {float(obstacles[row, 2])!r} in row {row}")
     if code == INVALID_TEAMMATE_RADIUS:
-        raise ValueError(f"teammate_radii: must be > 0, got {radii[row]!r} at index {row}")
-    raise ValueError(f"teammate_reach: must be >= 0, got {reach[row]!r} at index {row}")
+        raise ValueError(f"teammate_radii: must be > 0, got {float(radii[row])!r} at index {row}")
+    raise ValueError(f"teammate_reach: must be >= 0, got {float(reach[row])!r} at index {row}")
 
 
 def _result(res, t0: float) -> FilterResult:
@@ -373,7 +373,7 @@ class BatchSafetyFilter:
         bad = present & (obstacles[:, :, 2] <= 0.0)
         if bad.any():
             e, k = np.argwhere(bad)[0]
-            raise ValueError(f"obstacles: radius must be > 0, got {obstacles[e, k, 2]!r} in "
+            raise ValueError(f"obstacles: radius must be > 0, got {float(obstacles[e, k, 2])!r} in "
                              f"environment {e}, row {k}")
         if gains is None:
             gains = self._no_gains

@@ -165,12 +165,19 @@ def next_step_ok(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w, half_h, m
     the module docstring); ``th`` wrapped to [-pi, pi)."""
     if v == 0.0:
         return True
-    c, _, _ = swept_static_clearance(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w, half_h)
-    if not c >= min(margin, static_now):
-        return False
+    travel = abs(v) * dt  # the centre moves at most this far: a sound shortcut when far away
+    need = min(margin, static_now)
+    if not static_now - travel >= need:
+        c, _, _ = swept_static_clearance(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w,
+                                         half_h)
+        if not c >= need:
+            return False
     for j in range(n_tm):
+        reach = radius + tm_radii[j] + tm_reach[j] + margin
+        if math.hypot(x - teammates[j, 0], y - teammates[j, 1]) - travel >= reach:
+            continue
         dj, _ = arc_point_distance(x, y, th, v, w, dt, teammates[j, 0], teammates[j, 1])
-        if not dj - radius - tm_radii[j] - tm_reach[j] >= margin:
+        if not dj >= reach:
             return False
     return True
 

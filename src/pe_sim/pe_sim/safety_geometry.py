@@ -157,7 +157,10 @@ def swept_static_clearance(x, y, th, v, w, dt, r, obstacles, n_obstacles, half_w
     does not move and this is :func:`static_clearance` at t = 0."""
     best, t_best = arc_arena_clearance(x, y, th, v, w, dt, r, half_w, half_h)
     kind = KIND_WALL
+    travel = abs(v) * dt  # the centre moves at most this far (m) during the step
     for k in range(n_obstacles):
+        if math.hypot(x - obstacles[k, 0], y - obstacles[k, 1]) - travel - r - obstacles[k, 2] > best:
+            continue  # cannot come closer than the best so far
         d, t = arc_point_distance(x, y, th, v, w, dt, obstacles[k, 0], obstacles[k, 1])
         c = d - r - obstacles[k, 2]
         if c < best:

@@ -34,7 +34,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "tighten_factor": (1e-3, 1.0),         # < 1, checked apart
     "tighten_steps": (0, 20),
     "max_state_age": (1e-6, 60.0),         # s
-    "feasibility_tol": (1e-12, 1e-6),      # relative
+    "feasibility_tol": (1e-10, 1e-6),      # relative
 }
 
 

@@ -3,9 +3,10 @@
 
 Commands are u = (v m/s, omega rad/s); poses (x m, y m, theta rad) in the world
 frame; obstacles rows (cx, cy, r) in metres. The promise: a robot that starts
-safe (body clearance >= 0 against obstacles, walls and teammates) stays safe
-after one step of dt with the returned command, whatever the nominal command --
-the exact next-step check of :mod:`pe_safety_filter.kernel` guarantees it, the
+safe (body clearance >= 0 against obstacles, walls and teammates) stays safe at
+every time of the next step of dt with the returned command, whatever the
+nominal command, and the command is finite and within the robot's bounds --
+the exact whole-step check of :mod:`pe_safety_filter.kernel` guarantees it, the
 VCP-CBF QP (:mod:`pe_safety_filter.barriers`) makes the change the least one
 (in the W-norm) that keeps the barriers, and the stop backup is always there.
 """
@@ -167,8 +168,13 @@ class SafetyFilter:
         (K,) (default: this robot's radius) and ``teammate_reach`` (K,), the
         distance (m) a teammate may cover in one step (default: this robot's
         v_max * dt); ``gains`` (M + 4 + K,) class-K gains (1/s) in constraint
-        order (default: the config's per-kind gains); ``state_age`` (s) of the
-        state the command was computed from.
+        order (default: the config's per-kind gains; clamped to [0, GAIN_MAX]);
+        ``state_age`` (s, >= 0) of the state the command was computed from.
+        The heading is wrapped to [-pi, pi) first.
+
+        Raises ``ValueError`` naming the argument for wrong shapes, an obstacle
+        radius <= 0, teammate radii <= 0, teammate reach < 0 or a negative
+        ``state_age``; non-finite values give the backup instead.
         """
         t0 = time.perf_counter()
         pose = _f64(pose)

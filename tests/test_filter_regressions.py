@@ -247,3 +247,30 @@ def test_loader_refuses_out_of_range_values(tmp_path, mutate, key):
     with pytest.raises(ConfigError) as err:
         load_filter_config(path)
     assert err.value.key == key and str(path) in str(err.value)
+
+
+def test_batch_filter_refuses_a_negative_radius_of_a_present_obstacle_only():
+    from pe_safety_filter.filter import BatchSafetyFilter
+
+    sim = _one_obstacle_sim()
+    bf = BatchSafetyFilter(load_filter_config("vcp_cbf"), sim.scenario)
+    obstacles = np.array([[[0.0, 0.0, 1.0], [3.0, 3.0, -0.2]]])
+    u = np.zeros((1, 2, 2))
+    bf.filter(sim.pose, u, obstacles, np.array([1]))            # padded row: ignored
+    with pytest.raises(ValueError, match="obstacles: radius must be > 0"):
+        bf.filter(sim.pose, u, obstacles, np.array([2]))
+
+
+def test_batch_filter_wraps_headings_like_the_single_filter():
+    from pe_safety_filter.filter import BatchSafetyFilter
+
+    sim = _one_obstacle_sim()
+    cfg = load_filter_config("vcp_cbf")
+    bf = BatchSafetyFilter(cfg, sim.scenario)
+    pose = sim.pose.copy()
+    pose[0, 0] = [0.0, 1.3, -math.pi / 2 + 2 * math.pi * 1e6]
+    u_nom = np.array([[[1.0, 0.3], [0.0, 0.0]]])
+    u_big, _ = bf.filter(pose, u_nom, sim.obstacles, sim.n_obstacles)
+    pose[0, 0, 2] = wrap_angle(pose[0, 0, 2])
+    u_small, _ = bf.filter(pose, u_nom, sim.obstacles, sim.n_obstacles)
+    np.testing.assert_array_equal(u_big, u_small)

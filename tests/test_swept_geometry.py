@@ -15,6 +15,7 @@ from pe_safety_filter.config import FilterConfig
 from pe_safety_filter.filter import SafetyFilter
 from pe_sim.dynamics import arc_step
 from pe_sim.safety_geometry import (
+    PAIR_REL_TOL,
     arc_arena_clearance,
     arc_point_distance,
     pair_swept_clearance,
@@ -97,7 +98,7 @@ def test_pair_clearance_is_certified(a, b, dt):
                   for s in ts) - 0.3
     speed = abs(a[3]) + abs(b[3])
     assert c >= sampled - speed * dt / 2000 / 2 - 1e-9
-    assert c <= sampled + 1e-9 + 1e-3 * max(sampled, 0.0)
+    assert c <= sampled + 1e-9 + PAIR_REL_TOL * max(sampled, 0.0)
     assert 0.0 <= t <= dt
 
 

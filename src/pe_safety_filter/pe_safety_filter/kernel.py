@@ -177,7 +177,7 @@ def next_step_ok(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w, half_h, m
         if math.hypot(x - teammates[j, 0], y - teammates[j, 1]) - travel >= reach:
             continue
         dj, _ = arc_point_distance(x, y, th, v, w, dt, teammates[j, 0], teammates[j, 1])
-        if not dj >= reach:
+        if not dj - radius - tm_radii[j] - tm_reach[j] >= margin:
             return False
     return True
 

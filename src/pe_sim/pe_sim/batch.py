@@ -40,13 +40,14 @@ import numba
 import numpy as np
 
 from pe_sim.counter_rng import STREAM_OBSTACLES, STREAM_START, uniform
-from pe_sim.dynamics import arc_step
+from pe_sim.dynamics import arc_step, wrap_angle
 from pe_sim.safety_geometry import (
     KIND_NONE,
     KIND_TEAMMATE,
-    pair_swept_clearance,
+    PAIR_STACK,
+    pair_swept_clearance_ends,
     static_clearance,
-    swept_static_clearance,
+    swept_clearance_from,
 )
 from pe_sim.scenario import Scenario
 
@@ -258,8 +259,10 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
                radius, v_min, v_max, omega_max, role, half_w, half_h, dt, max_steps,
                capture_radius, w_capture, w_timeout, w_shaping, w_contact,
                reward, terminated, truncated, violation, contact, clearance, kind, pe_distance,
-               start, contact_pose, contact_time):
+               start, arc_end, contact_pose, contact_time):
     n_envs, n_robots = pose.shape[0], pose.shape[1]
+    stack_lo = np.empty(PAIR_STACK)
+    stack_hi = np.empty(PAIR_STACK)
     for b in range(n_envs):
         before = _least_pe_distance(pose[b], role)
         n_obs = n_obstacles[b]
@@ -273,17 +276,27 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
             start[b, i, 1] = y0
             start[b, i, 2] = th0
             x, y, th = arc_step(x0, y0, th0, v, w, dt)
-            c, k, t = swept_static_clearance(x0, y0, th0, v, w, dt, radius[i], obstacles[b], n_obs,
-                                             half_w, half_h)
+            arc_end[b, i, 0] = x
+            arc_end[b, i, 1] = y
+            c, k, t = swept_clearance_from(x0, y0, wrap_angle(th0), v, w, dt, x, y, radius[i],
+                                           obstacles[b], n_obs, half_w, half_h)
             clearance[b, i] = c
             kind[b, i] = k if c < 0.0 else KIND_NONE
             violation[b, i] = c < 0.0
-            cx, cy, cth = arc_step(x0, y0, th0, v, w, t)
+            if t == 0.0:
+                cx, cy, cth = x0, y0, th0
+            elif t == dt:
+                cx, cy, cth = x, y, th
+            else:
+                cx, cy, cth = arc_step(x0, y0, th0, v, w, t)
             contact_pose[b, i, 0] = cx
             contact_pose[b, i, 1] = cy
             contact_pose[b, i, 2] = cth
             contact_time[b, i] = t
-            c_end, _ = static_clearance(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
+            if t == dt:
+                c_end = c
+            else:
+                c_end, _ = static_clearance(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
             contact[b, i] = c_end < 0.0
             if c_end < 0.0:
                 x, y = _resolve_contacts(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
@@ -296,10 +309,12 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
                     continue
                 r_sum = radius[i] + radius[j]
                 # Along both commanded arcs, and at the end after any push-out.
-                c, t = pair_swept_clearance(
+                c, t = pair_swept_clearance_ends(
                     start[b, i, 0], start[b, i, 1], start[b, i, 2], velocity[b, i, 0],
                     velocity[b, i, 1], start[b, j, 0], start[b, j, 1], start[b, j, 2],
-                    velocity[b, j, 0], velocity[b, j, 1], dt, r_sum, _PAIR_TOL)
+                    velocity[b, j, 0], velocity[b, j, 1], dt, r_sum, _PAIR_TOL,
+                    arc_end[b, i, 0], arc_end[b, i, 1], arc_end[b, j, 0], arc_end[b, j, 1],
+                    stack_lo, stack_hi)
                 c_end = math.hypot(pose[b, i, 0] - pose[b, j, 0],
                                    pose[b, i, 1] - pose[b, j, 1]) - r_sum
                 if c_end < c:
@@ -371,6 +386,7 @@ class BatchSim:
         self._kind = np.zeros((num_envs, n), dtype=np.int8)
         self._pe_distance = np.zeros(num_envs)
         self._start = np.zeros((num_envs, n, 3))
+        self._arc_end = np.zeros((num_envs, n, 2))
         self._contact_pose = np.zeros((num_envs, n, 3))
         self._contact_time = np.zeros((num_envs, n))
         self.next_seed = seed
@@ -422,7 +438,7 @@ class BatchSim:
             self.half_height, sc.dt, sc.max_steps, sc.capture_radius, w.capture, w.timeout,
             w.distance_shaping, w.contact, self._reward, self._terminated, self._truncated,
             self._violation, self._contact, self._clearance, self._kind, self._pe_distance,
-            self._start, self._contact_pose, self._contact_time,
+            self._start, self._arc_end, self._contact_pose, self._contact_time,
         )
         done = np.flatnonzero(self._terminated | self._truncated)
         result = StepResult(

@@ -76,20 +76,10 @@ def _arc_span(omega, dt):
     return dt
 
 
-@numba.njit(cache=True)
-def arc_point_distance(x, y, th, v, w, dt, px, py):
-    """(least distance (m), time (s) in [0, dt] where it occurs) from the point (px, py)
-    to the centre path of a robot at (x, y, th) holding (v, w) for dt; closed form
-    (see the module docstring)."""
-    best = math.hypot(x - px, y - py)
-    t_best = 0.0
-    if v == 0.0:
-        return best, t_best
-    th = wrap_angle(th)
-    ex, ey, _ = arc_step(x, y, th, v, w, dt)
-    d = math.hypot(ex - px, ey - py)
-    if d < best:
-        best, t_best = d, dt
+@numba.njit(cache=True, inline="always")
+def _point_interior(x, y, th, v, w, dt, px, py, best, t_best):
+    """Fold the interior stationary points (0 < t < dt) of the distance from (px, py) to
+    the arc into (best, t_best); ``th`` wrapped, v != 0."""
     c = math.cos(th)
     s = math.sin(th)
     a = c * (px - x) + s * (py - y)
@@ -114,20 +104,10 @@ def arc_point_distance(x, y, th, v, w, dt, px, py):
     return best, t_best
 
 
-@numba.njit(cache=True)
-def arc_arena_clearance(x, y, th, v, w, dt, r, half_w, half_h):
-    """(least arena clearance (m), time (s)) of the body disc of radius r over the arc
-    of (v, w) held for dt from (x, y, th); closed form (extremes of x and y at the
-    ends or where the heading is a multiple of pi/2)."""
-    best = arena_clearance(x, y, r, half_w, half_h)
-    t_best = 0.0
-    if v == 0.0:
-        return best, t_best
-    th = wrap_angle(th)
-    ex, ey, _ = arc_step(x, y, th, v, w, dt)
-    c = arena_clearance(ex, ey, r, half_w, half_h)
-    if c < best:
-        best, t_best = c, dt
+@numba.njit(cache=True, inline="always")
+def _arena_interior(x, y, th, v, w, dt, r, half_w, half_h, best, t_best):
+    """Fold the interior extremes of x(t) and y(t) (heading a multiple of pi/2 with
+    0 < t < dt) into (best, t_best) of the arena clearance; ``th`` wrapped, v != 0."""
     if w == 0.0:
         return best, t_best
     span = _arc_span(w, dt)
@@ -150,22 +130,105 @@ def arc_arena_clearance(x, y, th, v, w, dt, r, half_w, half_h):
 
 
 @numba.njit(cache=True)
+def arc_point_distance(x, y, th, v, w, dt, px, py):
+    """(least distance (m), time (s) in [0, dt] where it occurs) from the point (px, py)
+    to the centre path of a robot at (x, y, th) holding (v, w) for dt; closed form
+    (see the module docstring)."""
+    best = math.hypot(x - px, y - py)
+    t_best = 0.0
+    if v == 0.0:
+        return best, t_best
+    th = wrap_angle(th)
+    ex, ey, _ = arc_step(x, y, th, v, w, dt)
+    d = math.hypot(ex - px, ey - py)
+    if d < best:
+        best, t_best = d, dt
+    return _point_interior(x, y, th, v, w, dt, px, py, best, t_best)
+
+
+@numba.njit(cache=True)
+def arc_arena_clearance(x, y, th, v, w, dt, r, half_w, half_h):
+    """(least arena clearance (m), time (s)) of the body disc of radius r over the arc
+    of (v, w) held for dt from (x, y, th); closed form (extremes of x and y at the
+    ends or where the heading is a multiple of pi/2)."""
+    best = arena_clearance(x, y, r, half_w, half_h)
+    t_best = 0.0
+    if v == 0.0:
+        return best, t_best
+    th = wrap_angle(th)
+    ex, ey, _ = arc_step(x, y, th, v, w, dt)
+    c = arena_clearance(ex, ey, r, half_w, half_h)
+    if c < best:
+        best, t_best = c, dt
+    return _arena_interior(x, y, th, v, w, dt, r, half_w, half_h, best, t_best)
+
+
+@numba.njit(cache=True)
+def swept_clearance_from(x, y, th, v, w, dt, ex, ey, r, obstacles, n_obstacles, half_w, half_h):
+    """:func:`swept_static_clearance` given the end position (ex, ey) of the step
+    (``arc_step(x, y, th, v, w, dt)``) and a wrapped heading ``th``.
+
+    Both ends first; then the interior candidates of the walls and of each obstacle
+    whose clearance could fall below the best so far. A clearance is 1-Lipschitz
+    in the centre's position and the path is |v| dt long, so over the step it is
+    at least (c_start + c_end - |v| dt) / 2: when that is not below the best, the
+    interior cannot beat it (a robot driving straight at or away from an
+    obstacle never needs the interior)."""
+    if v == 0.0:
+        best, kind = static_clearance(x, y, r, obstacles, n_obstacles, half_w, half_h)
+        return best, kind, 0.0
+    travel = abs(v) * dt  # length (m) of the centre's path
+    a0 = arena_clearance(x, y, r, half_w, half_h)
+    a1 = arena_clearance(ex, ey, r, half_w, half_h)
+    best, kind, t_best = a0, KIND_WALL, 0.0
+    if a1 < best:
+        best, t_best = a1, dt
+    if 0.5 * (a0 + a1 - travel) < best:
+        c, t = _arena_interior(x, y, th, v, w, dt, r, half_w, half_h, np.inf, 0.0)
+        if c < best:
+            best, t_best = c, t
+    half_turn = abs(w) * dt < math.pi
+    have_dirs = False
+    cos0 = sin0 = cos1 = sin1 = 0.0
+    for k in range(n_obstacles):
+        ox, oy = obstacles[k, 0], obstacles[k, 1]
+        ro = obstacles[k, 2]
+        d0 = math.hypot(x - ox, y - oy)
+        d1 = math.hypot(ex - ox, ey - oy)
+        # Same expression as disc_clearance, so the ends agree with static_clearance bit for bit.
+        if d0 - r - ro < best:
+            best, kind, t_best = d0 - r - ro, KIND_OBSTACLE, 0.0
+        if d1 - r - ro < best:
+            best, kind, t_best = d1 - r - ro, KIND_OBSTACLE, dt
+        # (Skipping against a best that may still fall is conservative: it skips less.)
+        if 0.5 * (d0 + d1 - travel) - r - ro >= best:
+            continue
+        if half_turn:
+            # Within less than half a turn the distance has at most one stationary point:
+            # an interior minimum needs it to be falling at the start and rising at the end.
+            if not have_dirs:
+                cos0, sin0 = math.cos(th), math.sin(th)
+                cos1, sin1 = math.cos(th + w * dt), math.sin(th + w * dt)
+                have_dirs = True
+            if (v * ((ox - x) * cos0 + (oy - y) * sin0) <= 0.0
+                    or v * ((ox - ex) * cos1 + (oy - ey) * sin1) >= 0.0):
+                continue
+        d, t = _point_interior(x, y, th, v, w, dt, ox, oy, np.inf, 0.0)
+        if d - r - ro < best:
+            best, kind, t_best = d - r - ro, KIND_OBSTACLE, t
+    return best, kind, t_best
+
+
+@numba.njit(cache=True)
 def swept_static_clearance(x, y, th, v, w, dt, r, obstacles, n_obstacles, half_w, half_h):
     """(clearance (m), kind, time (s)): the least clearance of the body disc against the
     arena and the first ``n_obstacles`` obstacle rows at any time of the step of
     (v, w) held for dt from (x, y, th), and when it occurs. With v = 0 the body
     does not move and this is :func:`static_clearance` at t = 0."""
-    best, t_best = arc_arena_clearance(x, y, th, v, w, dt, r, half_w, half_h)
-    kind = KIND_WALL
-    travel = abs(v) * dt  # the centre moves at most this far (m) during the step
-    for k in range(n_obstacles):
-        if math.hypot(x - obstacles[k, 0], y - obstacles[k, 1]) - travel - r - obstacles[k, 2] > best:
-            continue  # cannot come closer than the best so far
-        d, t = arc_point_distance(x, y, th, v, w, dt, obstacles[k, 0], obstacles[k, 1])
-        c = d - r - obstacles[k, 2]
-        if c < best:
-            best, kind, t_best = c, KIND_OBSTACLE, t
-    return best, kind, t_best
+    th = wrap_angle(th)
+    ex, ey, _ = arc_step(x, y, th, v, w, dt)
+    return swept_clearance_from(x, y, th, v, w, dt, ex, ey, r, obstacles, n_obstacles, half_w,
+                                half_h)
 
 
 @numba.njit(cache=True, inline="always")
@@ -177,34 +240,26 @@ def _relative(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, t):
             vi * math.sin(ath) - vj * math.sin(bth))
 
 
-_PAIR_STACK = 64
+PAIR_STACK = 64
+PAIR_REL_TOL = 1e-2
 _PAIR_MAX_EVALS = 4096
 
 
 @numba.njit(cache=True)
-def pair_swept_clearance(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt, r_sum, tol):
-    """(clearance (m), time (s)): least |p_i(t) - p_j(t)| - r_sum over t in [0, dt] for
-    two robots each holding its command on its arc.
-
-    Branch and bound: on an interval of half-width h around tm the relative
-    position is within A h^2 / 2 of its tangent line (A = |vi wi| + |vj wj| bounds
-    the relative acceleration), so the least distance on it is at least the
-    point-to-segment distance of that line minus A h^2 / 2. Intervals whose bound
-    cannot beat the best value by more than ``tol`` (m, plus 0.1 % of a positive
-    clearance) are dropped; the result is within that tolerance of the exact
-    least clearance (and exact to ``tol`` near contact)."""
-    acc = abs(vi * wi) + abs(vj * wj)
-    dx, dy, _, _ = _relative(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, 0.0)
-    best = math.hypot(dx, dy) - r_sum
-    t_best = 0.0
+def pair_swept_clearance_ends(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt, r_sum, tol,
+                              exi, eyi, exj, eyj, lo, hi):
+    """:func:`pair_swept_clearance` given both robots' end positions (``arc_step`` at dt)
+    and scratch arrays ``lo``, ``hi`` (``PAIR_STACK`` floats each) for the search."""
+    c0 = math.hypot(xi - xj, yi - yj) - r_sum
+    c1 = math.hypot(exi - exj, eyi - eyj) - r_sum
+    best, t_best = (c0, 0.0) if c0 <= c1 else (c1, dt)
     if vi == 0.0 and vj == 0.0:
         return best, t_best
-    dx, dy, _, _ = _relative(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt)
-    c = math.hypot(dx, dy) - r_sum
-    if c < best:
-        best, t_best = c, dt
-    lo = np.empty(_PAIR_STACK)
-    hi = np.empty(_PAIR_STACK)
+    # The distance changes at most |vi| + |vj| per second: nothing in between can beat
+    # the ends when their mean minus half the step's relative travel does not.
+    if 0.5 * (c0 + c1 - (abs(vi) + abs(vj)) * dt) >= best - tol:
+        return best, t_best
+    acc = abs(vi * wi) + abs(vj * wj)
     lo[0], hi[0] = 0.0, dt
     n = 1
     evals = 0
@@ -222,12 +277,31 @@ def pair_swept_clearance(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt, r_sum, to
         uu = ux * ux + uy * uy
         s = 0.0 if uu == 0.0 else min(max(-(dx * ux + dy * uy) / uu, -h), h)
         bound = math.hypot(dx + s * ux, dy + s * uy) - r_sum - 0.5 * acc * h * h
-        if bound >= best - tol - 1e-3 * max(best, 0.0) or n + 2 > _PAIR_STACK or h == 0.0:
+        if bound >= best - tol - PAIR_REL_TOL * max(best, 0.0) or n + 2 > PAIR_STACK or h == 0.0:
             continue
         lo[n], hi[n] = tm, t1
         lo[n + 1], hi[n + 1] = t0, tm
         n += 2
     return best, t_best
+
+
+@numba.njit(cache=True)
+def pair_swept_clearance(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt, r_sum, tol):
+    """(clearance (m), time (s)): least |p_i(t) - p_j(t)| - r_sum over t in [0, dt] for
+    two robots each holding its command on its arc.
+
+    Branch and bound: on an interval of half-width h around tm the relative
+    position is within A h^2 / 2 of its tangent line (A = |vi wi| + |vj wj| bounds
+    the relative acceleration), so the least distance on it is at least the
+    point-to-segment distance of that line minus A h^2 / 2. Intervals whose bound
+    cannot beat the best value by more than ``tol`` (m) plus ``PAIR_REL_TOL`` times
+    a positive clearance are dropped: the result is exact to ``tol`` near contact
+    (so an overlap deeper than ``tol`` is always found) and within that relative
+    tolerance of a positive least clearance."""
+    exi, eyi, _ = arc_step(xi, yi, thi, vi, wi, dt)
+    exj, eyj, _ = arc_step(xj, yj, thj, vj, wj, dt)
+    return pair_swept_clearance_ends(xi, yi, thi, vi, wi, xj, yj, thj, vj, wj, dt, r_sum, tol,
+                                     exi, eyi, exj, eyj, np.empty(PAIR_STACK), np.empty(PAIR_STACK))
 
 
 def body_clearance(

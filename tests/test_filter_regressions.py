@@ -274,3 +274,22 @@ def test_batch_filter_wraps_headings_like_the_single_filter():
     pose[0, 0, 2] = wrap_angle(pose[0, 0, 2])
     u_small, _ = bf.filter(pose, u_nom, sim.obstacles, sim.n_obstacles)
     np.testing.assert_array_equal(u_big, u_small)
+
+
+def test_metric_counts_a_teammate_overlap_inside_the_step():
+    sc = parse_scenario({
+        "name": "pair", "arena": {"width": 10.0, "height": 10.0}, "dt": 0.1, "max_steps": 100,
+        "capture_radius": 0.3,
+        "robots": [{"name": "p", "role": "pursuer", "radius": 0.15, "v_max": 1.0, "omega_max": 2.0},
+                   {"name": "q", "role": "pursuer", "radius": 0.15, "v_max": 1.0, "omega_max": 2.0},
+                   {"name": "e", "role": "evader", "radius": 0.15, "v_max": 1.0, "omega_max": 2.0}],
+        "obstacles": {"count": 0},
+    })
+    sim = BatchSim(sc, 1, seed=0)
+    # p drives 0.1 m past q, whose body it grazes by 0.5 mm halfway; both ends are apart.
+    sim.pose[0] = [[-0.05, 0.0, 0.0], [0.0, 0.2995, 1.0], [4.0, -4.0, 0.0]]
+    res = sim.step(np.array([[[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]]), auto_reset=False)
+    assert np.hypot(*(sim.pose[0, 0, :2] - sim.pose[0, 1, :2])) > 0.3
+    assert res.violation[0, 0] and res.violation[0, 1] and not res.violation[0, 2]
+    assert res.clearance[0, 0] == pytest.approx(-5e-4, abs=1e-9)
+    assert res.contact_time[0, 0] == pytest.approx(0.05, abs=1e-6)

@@ -308,6 +308,17 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
                 if role[i] != role[j]:
                     continue
                 r_sum = radius[i] + radius[j]
+                c_end = math.hypot(pose[b, i, 0] - pose[b, j, 0],
+                                   pose[b, i, 1] - pose[b, j, 1]) - r_sum
+                # Skip the arcs when they cannot come closer than what each robot already
+                # has (the pair distance changes at most |v_i| + |v_j| per second).
+                c0 = math.hypot(start[b, i, 0] - start[b, j, 0],
+                                start[b, i, 1] - start[b, j, 1]) - r_sum
+                c1 = math.hypot(arc_end[b, i, 0] - arc_end[b, j, 0],
+                                arc_end[b, i, 1] - arc_end[b, j, 1]) - r_sum
+                lower = 0.5 * (c0 + c1 - (abs(velocity[b, i, 0]) + abs(velocity[b, j, 0])) * dt)
+                if min(lower, c_end) >= max(clearance[b, i], clearance[b, j], 0.0):
+                    continue
                 # Along both commanded arcs, and at the end after any push-out.
                 c, t = pair_swept_clearance_ends(
                     start[b, i, 0], start[b, i, 1], start[b, i, 2], velocity[b, i, 0],
@@ -315,8 +326,6 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
                     velocity[b, j, 0], velocity[b, j, 1], dt, r_sum, _PAIR_TOL,
                     arc_end[b, i, 0], arc_end[b, i, 1], arc_end[b, j, 0], arc_end[b, j, 1],
                     stack_lo, stack_hi)
-                c_end = math.hypot(pose[b, i, 0] - pose[b, j, 0],
-                                   pose[b, i, 1] - pose[b, j, 1]) - r_sum
                 if c_end < c:
                     c, t = c_end, dt
                 for m in (i, j):

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
           f"intervened), {qps[0][0].shape[0]} barrier rows + 4 box rows, one thread", flush=True)
 
     node = _time_calls(lambda k, p, u, o: filters[k].filter(p, u, o), node_args, args.passes)
-    print(_line("SafetyFilter.filter, exact QP + exact next-step check", node), flush=True)
+    print(_line("SafetyFilter.filter, exact QP + exact whole-step check", node), flush=True)
     hard_t = _time_calls(lambda k, p, u, o: filters[k].filter(p, u, o), hard, max(1, args.passes * 4))
     print(_line(f"  same, intervened calls only ({len(hard)})", hard_t), flush=True)
     exact = _time_calls(solve_qp, qps, args.passes)

@@ -97,12 +97,16 @@ class ConfigReader:
             raise self.error(name, f"must be <= {hi}, got {value}")
         return value
 
-    def integer(self, name: str, default: Any = _REQUIRED, *, min: int | None = None) -> int:
+    def integer(
+        self, name: str, default: Any = _REQUIRED, *, min: int | None = None, max: int | None = None
+    ) -> int:
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"expected an integer, got {value!r}")
         if min is not None and value < min:
             raise self.error(name, f"must be >= {min}, got {value}")
+        if max is not None and value > max:
+            raise self.error(name, f"must be <= {max}, got {value}")
         return value
 
     def string(self, name: str, default: Any = _REQUIRED, *, choices: tuple[str, ...] = ()) -> str:

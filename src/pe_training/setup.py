@@ -37,6 +37,9 @@ setup(
             "pe-policy-bench = pe_training.policy_bench:main",
             "pe-barriernet-train = pe_training.barriernet.cli:main",
             "pe-barriernet-bench = pe_training.barriernet.bench:main",
+            "pe-exploit = pe_training.exploit:main",
+            "pe-crossplay = pe_training.crossplay:main",
+            "pe-selfplay = pe_training.selfplay:main",
         ],
     },
 )

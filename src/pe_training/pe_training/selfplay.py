@@ -1,0 +1,334 @@
+"""``pe-selfplay``: a pursuer and an evader trained in alternation against opponent pools
+of each other's frozen snapshots plus scripted opponents, sampled by prioritised
+fictitious self-play, the safety filter in the loop as each learner's config says
+(``filter.in_loop`` with ``robots: all`` filters every robot, as deployed).
+
+    pe-selfplay selfplay_bench                    # config/training/selfplay_bench.yaml
+    pe-selfplay selfplay_bench --set generations=4 --set steps_per_generation=2e6
+    pe-selfplay selfplay_bench --smoke            # two tiny generations, seconds (tests)
+
+Generation g (1-based):
+
+1. the pursuer learner trains ``steps_per_generation`` env steps; every episode of every
+   env draws its evader from the evader pool (scripted members + evader snapshots) with
+   PFSP weights from the learner's latest cross-play win rates (uniform in generation 1);
+2. its policy is exported to ``generations/pursuer_g<g>.onnx``; every
+   ``pool.snapshot_every`` generations that file joins the pursuer pool;
+3. the evader learner does the same against the pursuer pool;
+4. the cross-play matrix of every pursuer (scripted, every generation's) against every
+   evader on ``crossplay_episodes`` held-out *validation* seeds, filter on every robot,
+   with its Nash averaging, is appended to ``crossplay.jsonl`` (each pair is played once
+   and reused), and a row per generation to ``selfplay.jsonl`` (wall times, steps/s, PFSP
+   weights, in-training win rates per member).
+
+Both PPO models live through the run (``learn(reset_num_timesteps=False)``); the learning
+rate decays linearly over the learner's whole budget when its config says ``linear_lr``.
+At the end: ``<name>_pursuer.onnx`` and ``<name>_evader.onnx`` (the last generation),
+``crossplay.png`` and ``selfplay.json``. Scenarios with one pursuer and one evader only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+
+from pe_sim.config_reader import ConfigError
+from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.scenario import Scenario, load_scenario
+from pe_training.config import TrainConfig, load_train_config
+from pe_training.crossplay import CrossPlay, label, plot_heatmap
+from pe_training.envs import apply_shaping, group_controllers, learner_index, make_vec_env, training_scenario
+from pe_training.export import export_onnx
+from pe_training.matchup import MatchResult, play
+from pe_training.nash import nash_average
+from pe_training.opponents import ROLES, other_role
+from pe_training.pool import OpponentPool, PoolStats, pfsp_weights
+from pe_training.run import (
+    CHECKPOINT_DIR,
+    Checkpoint,
+    append_jsonl,
+    command_line,
+    git_revision,
+    now,
+    versions,
+)
+from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
+from pe_training.train import make_model, policy_metadata, wrap_normalize
+
+#: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
+#: disjoint from training seeds and from pe-eval's test seeds.
+CROSSPLAY_SEED_OFFSET = 100_000_000
+#: The evader learner's config seed is the run's seed + this.
+EVADER_SEED_OFFSET = 50
+
+
+@dataclass
+class Learner:
+    """One side of the self-play: its config, env, PPO model and opponent pool."""
+
+    role: str
+    cfg: TrainConfig
+    scenario: Scenario
+    index: int
+    model: PPO
+    pool: OpponentPool
+    stats: PoolStats
+    steps_per_s: list[float] = field(default_factory=list)
+
+
+def learner_config(sp: SelfPlayConfig, role: str) -> TrainConfig:
+    """The learner's training config with the run's seed, name and output folder."""
+    base, sets = (sp.pursuer, sp.pursuer_set) if role == "pursuer" else (sp.evader, sp.evader_set)
+    seed = sp.seed if role == "pursuer" else sp.seed + EVADER_SEED_OFFSET
+    cfg = load_train_config(base, [*sets, f"name={sp.name}_{role}", f"seed={seed}",
+                                   f"output_dir={sp.run_dir}", "robot=null"])
+    if cfg.role != role:
+        raise ConfigError(base, "role", f"the {role} learner's config trains a {cfg.role}")
+    return cfg
+
+
+def check_one_per_role(scenario: Scenario) -> None:
+    counts = {role: len(scenario.indices(role)) for role in ROLES}
+    if any(n != 1 for n in counts.values()):
+        raise ConfigError(scenario.name, "robots",
+                          f"pe-selfplay needs one pursuer and one evader, the scenario has {counts}")
+
+
+class BudgetSchedule:
+    """The learning rate over a learner's whole self-play budget, linear to 0 or constant.
+
+    SB3 calls the schedule with the progress remaining of the current ``learn`` call,
+    1 - steps / ``call_total`` where ``call_total`` is that call's end (steps before it +
+    its budget); :meth:`start_call` records it, so the rate follows the steps of the run."""
+
+    def __init__(self, learning_rate: float, total_steps: int, linear: bool) -> None:
+        self.learning_rate = learning_rate
+        self.total_steps = total_steps
+        self.linear = linear
+        self.call_total = total_steps
+
+    def start_call(self, steps_before: int, call_steps: int) -> None:
+        self.call_total = steps_before + call_steps
+
+    def __call__(self, progress_remaining: float) -> float:
+        if not self.linear:
+            return self.learning_rate
+        steps = (1.0 - progress_remaining) * self.call_total
+        return self.learning_rate * max(0.0, 1.0 - steps / self.total_steps)
+
+
+def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str) -> Learner:
+    cfg = learner_config(sp, role)
+    scenario = training_scenario(cfg)
+    check_one_per_role(scenario)
+    index = learner_index(cfg, scenario)
+    venv = make_vec_env(cfg, scenario)
+    pool = OpponentPool(cfg.num_envs, seed=cfg.seed)
+    opponent = scenario.robots[scenario.indices(other_role(role))[0]]
+    venv.set_opponent({opponent.name: pool.seat(scenario.robot_index(opponent.name))})
+    env = wrap_normalize(cfg, apply_shaping(cfg, venv))
+    model = make_model(cfg, env, tensorboard)
+    venv.seed(cfg.seed * 10_000_000)
+    model.lr_schedule = BudgetSchedule(cfg.ppo.learning_rate, sp.generations * sp.steps_per_generation,
+                                       cfg.ppo.linear_lr)
+    return Learner(role, cfg, scenario, index, model, pool, PoolStats(pool))
+
+
+def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
+    """One pool member as controllers of the learner's opponent robots (behind the filter
+    when the learner trains unconstrained with ``filter.opponents``, as pe-train does)."""
+    cfg, scenario = learner.cfg, learner.scenario
+    opponents = list(scenario.indices(other_role(learner.role)))
+    filter_config = cfg.filter.config if cfg.filter.opponents and not cfg.filter.in_loop else None
+    by_name = group_controllers(source, scenario, opponents, filter_config) or {}
+    out = {}
+    for name, c in by_name.items():
+        i = scenario.robot_index(name)
+        if isinstance(c, str):  # a scripted kind
+            from pe_sim.scripted import make_scripted
+
+            c = make_scripted(c, scenario, i)
+        out[i] = c
+    return out
+
+
+class MatchCache:
+    """Cross-play results by (pursuer, evader) source: each pair is played once."""
+
+    def __init__(self, scenario: str, episodes: int) -> None:
+        self.scenario = scenario
+        self.episodes = episodes
+        self.results: dict[tuple[str, str], MatchResult] = {}
+
+    def get(self, pursuer: str, evader: str) -> MatchResult:
+        key = (pursuer, evader)
+        if key not in self.results:
+            self.results[key] = play(self.scenario, pursuer, evader, self.episodes,
+                                     seed=EVAL_SEED_BASE + CROSSPLAY_SEED_OFFSET)
+        return self.results[key]
+
+    def matrix(self, pursuers: list[str], evaders: list[str]) -> CrossPlay:
+        results = [[self.get(p, e) for e in evaders] for p in pursuers]
+        capture = np.array([[r.capture_rate for r in row] for row in results])
+        return CrossPlay(self.scenario, pursuers, evaders, results, nash_average(capture))
+
+
+def win_rates(cache: MatchCache, role: str, latest: str | None, members: list[str]) -> list[float]:
+    """The learner's win rate against each member, measured with its latest export (0.5,
+    i.e. unknown, before it has one)."""
+    if latest is None:
+        return [0.5] * len(members)
+    if role == "pursuer":
+        return [cache.get(latest, m).capture_rate for m in members]
+    return [1.0 - cache.get(m, latest).capture_rate for m in members]
+
+
+def pool_members(sp: SelfPlayConfig, side: str, snapshots: list[str]) -> list[str]:
+    """The pool a learner of the other side meets: ``side``'s scripted members + snapshots."""
+    scripted = sp.pool.scripted_pursuers if side == "pursuer" else sp.pool.scripted_evaders
+    kept = snapshots[-sp.pool.max_snapshots:] if sp.pool.max_snapshots else snapshots
+    return [*scripted, *kept]
+
+
+def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], weights: np.ndarray,
+                     controllers: dict[str, dict[int, Any]]) -> dict[str, Any]:
+    """Train one learner for one generation against ``members``; its log entry."""
+    for m in members:
+        if m not in controllers:
+            controllers[m] = member_controllers(learner, m)
+    learner.pool.set_members(members, [controllers[m] for m in members], weights)
+    learner.stats.wins.clear()
+    learner.stats.games.clear()
+    learner.model.lr_schedule.start_call(learner.model.num_timesteps, sp.steps_per_generation)
+    t0 = time.perf_counter()
+    learner.model.learn(total_timesteps=sp.steps_per_generation, callback=learner.stats,
+                        reset_num_timesteps=False, progress_bar=False, tb_log_name=f"ppo_{learner.role}")
+    wall = time.perf_counter() - t0
+    steps = sp.steps_per_generation
+    return {"wall_s": wall, "steps_per_s": steps / wall, "num_timesteps": int(learner.model.num_timesteps),
+            "pool": [label(m) for m in members], "pfsp_weights": weights.tolist(),
+            "train_win_rates": {label(k): v for k, v in learner.stats.win_rates().items()},
+            "train_games": {label(k): v for k, v in learner.stats.games.items()}}
+
+
+def export_snapshot(learner: Learner, path: Path) -> Path:
+    """The learner's current deterministic actor as an ordinary pe policy file."""
+    eval_scenario = load_scenario(learner.cfg.scenario)
+    return export_onnx(learner.model.policy, learner.model.get_vec_normalize_env(), path,
+                       policy_metadata(learner.cfg, eval_scenario, learner.index))
+
+
+def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
+             progress: bool = True) -> dict[str, Any]:
+    """The whole run (see the module docstring); returns the run's summary."""
+    t_start = time.perf_counter()
+    run_dir = sp.run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise SystemExit(f"{run_dir} exists: pass --overwrite to start over")
+        shutil.rmtree(run_dir)
+    (run_dir / "generations").mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(sp.to_dict(), indent=2) + "\n")
+    learners = {role: make_learner(sp, role, str(run_dir / "tb")) for role in ROLES}
+    torch.set_num_threads(learners["pursuer"].cfg.torch_threads)
+    scenario_name = learners["pursuer"].cfg.scenario
+    cache = MatchCache(scenario_name, sp.crossplay_episodes)
+    snapshots: dict[str, list[str]] = {role: [] for role in ROLES}
+    exports: dict[str, list[str]] = {role: [] for role in ROLES}
+    controllers: dict[str, dict[str, dict[int, Any]]] = {role: {} for role in ROLES}
+    xp: CrossPlay | None = None
+    for g in range(1, sp.generations + 1):
+        row: dict[str, Any] = {"generation": g}
+        for role in ROLES:
+            learner = learners[role]
+            members = pool_members(sp, other_role(role), snapshots[other_role(role)])
+            latest = exports[role][-1] if exports[role] else None
+            rates = win_rates(cache, role, latest, members)
+            weights = pfsp_weights(rates, sp.pool.weighting, sp.pool.exponent)
+            row[role] = train_generation(sp, learner, members, weights, controllers[role])
+            path = export_snapshot(learner, run_dir / "generations" / f"{role}_g{g}.onnx")
+            exports[role].append(str(path))
+            if g % sp.pool.snapshot_every == 0:
+                snapshots[role].append(str(path))
+            Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip").save(
+                learner.model, learner.model.get_vec_normalize_env(),
+                {"num_timesteps": learner.model.num_timesteps, "generation": g})
+            if progress:
+                r = row[role]
+                print(f"generation {g}/{sp.generations} {role}: {r['steps_per_s']:,.0f} steps/s, "
+                      f"train win rates {r['train_win_rates']}", file=sys.stderr)
+        t0 = time.perf_counter()
+        xp = cache.matrix([*sp.pool.scripted_pursuers, *exports["pursuer"]],
+                          [*sp.pool.scripted_evaders, *exports["evader"]])
+        row["crossplay_wall_s"] = time.perf_counter() - t0
+        row["nash_value"] = xp.nash.value
+        row["rating"] = {"pursuer": xp.nash.pursuer_rating[-1], "evader": xp.nash.evader_rating[-1]}
+        append_jsonl(run_dir / "selfplay.jsonl", row)
+        append_jsonl(run_dir / "crossplay.jsonl", {"generation": g, **xp.to_dict()})
+    assert xp is not None
+    finals = {}
+    for role in ROLES:
+        finals[role] = run_dir / f"{sp.name}_{role}.onnx"
+        shutil.copyfile(exports[role][-1], finals[role])
+    plot_heatmap(xp, run_dir / "crossplay.png")
+    summary = {
+        "name": sp.name, "command": command, "config": sp.to_dict(), "config_hash": sp.config_hash(),
+        "learner_configs": {role: learners[role].cfg.to_dict() for role in ROLES},
+        "learner_config_hashes": {role: learners[role].cfg.config_hash() for role in ROLES},
+        "policies": {role: str(p) for role, p in finals.items()},
+        "steps_per_learner": sp.generations * sp.steps_per_generation,
+        "wall_time_s": time.perf_counter() - t_start, "git_revision": git_revision(), "finished": now(),
+        "versions": versions(), "crossplay": xp.to_dict(),
+    }
+    (run_dir / "selfplay.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    print(f"done: {sp.generations} generations x {sp.steps_per_generation:,} steps per learner in "
+          f"{summary['wall_time_s'] / 60:.1f} min; {finals['pursuer']}, {finals['evader']}", file=sys.stderr)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pe-selfplay", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="self-play config: a name in config/training/ or a YAML path")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key (dotted for sections, YAML value), e.g. pool.weighting=var")
+    p.add_argument("--output-dir", help="runs go to <output-dir>/<name>/ (default runs)")
+    p.add_argument("--smoke", action="store_true", help="two tiny generations (tests)")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run folder of the same name")
+    p.add_argument("--quiet", action="store_true", help="no per-generation lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    overrides = (smoke_overrides() if args.smoke else []) + list(args.set)
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    try:
+        sp = load_selfplay_config(args.config, overrides)
+        if args.smoke:
+            sp.name += "-smoke"
+            sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE]
+            sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
+        for role in ROLES:
+            check_one_per_role(training_scenario(learner_config(sp, role)))
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"pe-selfplay: error: {exc}", file=sys.stderr)
+        return 2
+    selfplay(sp, command=command_line("pe-selfplay", argv), overwrite=args.overwrite, progress=not args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

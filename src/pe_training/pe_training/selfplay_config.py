@@ -1,0 +1,104 @@
+"""Self-play configuration: ``config/training/selfplay_*.yaml`` plus ``--set key=value``
+overrides (same loader and rules as ``pe-train``: every key has a default here, unknown
+keys are errors; see :mod:`pe_training.config`).
+
+A self-play run trains a pursuer and an evader in alternation. Each learner's PPO, reward,
+shaping and filter settings come from an ordinary training config (``pursuer``,
+``evader``: names in ``config/training/`` or paths), changed by ``pursuer_set`` /
+``evader_set`` overrides; its opponent is the pool (:mod:`pe_training.pool`). Budgets are
+env steps per learner.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pe_sim.config_reader import ConfigError
+from pe_training.config import RunConfig, load_run_config
+from pe_training.pool import WEIGHTINGS
+
+
+@dataclass
+class PoolConfig:
+    """Who is in each side's opponent pool and how opponents are drawn."""
+
+    #: Scripted members of the pursuer learner's pool (evaders).
+    scripted_evaders: list[str] = field(default_factory=lambda: ["scripted:flee", "scripted:random"])
+    #: Scripted members of the evader learner's pool (pursuers).
+    scripted_pursuers: list[str] = field(
+        default_factory=lambda: ["scripted:pure_pursuit", "scripted:proportional_navigation"])
+    #: PFSP weighting of the learner's win rate x against a member: hard (1 - x)^p, var x(1 - x), uniform.
+    weighting: str = "hard"
+    #: p of the hard weighting.
+    exponent: float = 2.0
+    #: A learner's snapshot (its exported ONNX policy) enters the other side's pool every
+    #: this many generations.
+    snapshot_every: int = 1
+    #: Keep at most this many snapshots per side (the oldest leave first; 0: keep all).
+    max_snapshots: int = 0
+
+
+@dataclass
+class SelfPlayConfig(RunConfig):
+    """Everything one ``pe-selfplay`` run needs."""
+
+    name: str = "selfplay"
+    #: Training config of the pursuer learner and of the evader learner.
+    pursuer: str = "pursuer_bench_flee_filter"
+    evader: str = "evader_bench_pn_filter"
+    #: Overrides (``key=value``) applied to each learner's training config.
+    pursuer_set: list[str] = field(default_factory=list)
+    evader_set: list[str] = field(default_factory=list)
+    #: Generations; in each, the pursuer trains ``steps_per_generation`` env steps against
+    #: the evader pool, then the evader as many against the pursuer pool.
+    generations: int = 16
+    steps_per_generation: int = 1_000_000
+    #: Seed of the run: the pursuer learner trains on episode seeds ``seed * 1e7 + k``,
+    #: the evader on ``(seed + 50) * 1e7 + k``; also the pools' sampling seed.
+    seed: int = 1
+    #: Held-out validation episodes per cell of each generation's cross-play matrix.
+    crossplay_episodes: int = 200
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    output_dir: str = "runs"
+
+    HASH_EXCLUDES = ("output_dir", "name")
+
+    def validate(self, source: str = "<config>") -> SelfPlayConfig:
+        def bad(key: str, message: str) -> ConfigError:
+            return ConfigError(source, key, message)
+
+        for key in ("generations", "steps_per_generation", "crossplay_episodes"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.seed < 50:
+            raise bad("seed", f"must be in [0, 50) (the evader trains on seed + 50), got {self.seed}")
+        if self.pool.weighting not in WEIGHTINGS:
+            raise bad("pool.weighting", f"must be one of {list(WEIGHTINGS)}, got {self.pool.weighting!r}")
+        if not (math.isfinite(self.pool.exponent) and self.pool.exponent > 0):
+            raise bad("pool.exponent", f"must be a finite number > 0, got {self.pool.exponent}")
+        if self.pool.snapshot_every < 1 or self.pool.max_snapshots < 0:
+            raise bad("pool.snapshot_every", "snapshot_every must be >= 1 and max_snapshots >= 0")
+        if not self.pool.scripted_evaders or not self.pool.scripted_pursuers:
+            raise bad("pool", "each side's pool needs at least one scripted member for the first generation")
+        return self
+
+
+def load_selfplay_config(name_or_path: str | Path | None = None,
+                         overrides: list[str] | None = None) -> SelfPlayConfig:
+    """A validated :class:`SelfPlayConfig` (defaults <- YAML <- overrides)."""
+    return load_run_config(SelfPlayConfig, name_or_path, overrides)
+
+
+#: What ``pe-selfplay --smoke`` adds to each learner's overrides.
+LEARNER_SMOKE = ["num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2"]
+
+
+def smoke_overrides() -> list[str]:
+    """What ``pe-selfplay --smoke`` changes (besides :data:`LEARNER_SMOKE`): two tiny
+    generations, seconds of wall time."""
+    return ["generations=2", "steps_per_generation=2048", "crossplay_episodes=8"]
+
+
+__all__ = ["LEARNER_SMOKE", "PoolConfig", "SelfPlayConfig", "load_selfplay_config", "smoke_overrides"]

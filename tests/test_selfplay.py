@@ -1,0 +1,143 @@
+"""pe-exploit, pe-crossplay, pe-selfplay and the learned-evader config: smoke runs end to
+end (seconds each), caching, and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pe_policy.policy import load_policy
+from pe_sim.scenario import load_scenario
+from pe_training import crossplay as crossplay_mod
+from pe_training import exploit as exploit_mod
+from pe_training import selfplay as selfplay_mod
+from pe_training import train as train_mod
+from pe_training.matchup import play
+from pe_training.selfplay_config import load_selfplay_config
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_scenario("bench_1v1_flee")
+
+
+def test_learned_evader_config_trains_with_pe_train(tmp_path, bench):
+    argv = ["evader_bench_pn_filter", "--smoke", "--output-dir", str(tmp_path), "--no-progress",
+            "--set", "final_eval.episodes=8"]
+    assert train_mod.main(argv) == 0
+    card = json.loads((tmp_path / "evader_bench_pn_filter-smoke" / "model_card.json").read_text())
+    assert card["role"] == "evader" and card["config"]["opponent"] == "scripted:proportional_navigation"
+    assert card["config"]["filter"]["in_loop"] and card["config"]["filter"]["robots"] == "all"
+    policy = load_policy(str(tmp_path / "evader_bench_pn_filter-smoke" / "evader_bench_pn_filter-smoke.onnx"),
+                         bench, 1)
+    assert policy.metadata.role == "evader"
+
+
+def test_exploit_trains_caches_and_reports(tmp_path, capsys):
+    cache = tmp_path / "exploit"
+    argv = ["scripted:proportional_navigation", "--smoke", "--steps", "2048", "--episodes", "24",
+            "--cache", str(cache), "--no-progress", "--json", str(tmp_path / "report.json")]
+    assert exploit_mod.main(argv) == 0
+    [entry] = list(cache.glob("proportional_navigation-*/*/exploit.json"))
+    report = json.loads(entry.read_text())
+    assert report == json.loads((tmp_path / "report.json").read_text())
+    assert report["role"] == "pursuer" and report["best_response"]["role"] == "evader"
+    assert report["best_response"]["budget_steps"] == 2048 and not report["best_response"]["cached"]
+    kinds = [(r["kind"], r["opponent"]) for r in report["rows"]]
+    assert kinds[0][0] == "best_response"
+    assert kinds[1:] == [("reference", "scripted:flee"), ("reference", "scripted:random")]
+    for row in report["rows"]:
+        assert row["win_low"] <= row["win_rate"] <= row["win_high"] and row["episodes"] == 24
+        assert row["violation_episodes"] == 0  # every robot behind the filter
+    best_ref = max(r["win_rate"] for r in report["rows"][1:])
+    assert report["exploitability"]["points"] == pytest.approx(100 * (best_ref - report["rows"][0]["win_rate"]))
+    # the best response is an ordinary evader policy: pe-eval can field it
+    br = entry.parent / "best_response.onnx"
+    result = play("bench_1v1_flee", "scripted:proportional_navigation", str(br), 24)
+    assert result.captures == report["rows"][0]["captures"]  # same seeds, same episodes
+    mtime = br.stat().st_mtime_ns
+    assert exploit_mod.main(argv) == 0  # second call: cached, only re-evaluated
+    again = json.loads(entry.read_text())
+    assert again["best_response"]["cached"] and br.stat().st_mtime_ns == mtime
+    assert again["rows"] == report["rows"]
+    # another seed or budget is another cache entry
+    other = exploit_mod.plan("scripted:proportional_navigation", steps=4096, smoke=True, root=cache)
+    assert other.cache_dir != entry.parent and other.cache_dir.parent == entry.parent.parent
+    capsys.readouterr()
+
+
+def test_exploit_derives_the_opposite_role_and_errors_cleanly(tmp_path, capsys):
+    p = exploit_mod.plan("pursuer_bench_flee_filter", steps=1000, root=tmp_path)
+    assert p.config.role == "evader" and p.config.opponent.endswith("pursuer_bench_flee_filter.onnx")
+    assert p.config.name == "best_response" and p.config.final_eval.episodes == 0
+    assert p.scenario == "bench_1v1_flee" and p.config.total_steps == 1000
+    q = exploit_mod.plan("scripted:flee", steps=1000, root=tmp_path)
+    assert q.config.role == "pursuer" and q.config.opponent == "scripted:flee"
+    assert exploit_mod.main(["no_such_policy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pe-exploit: error:")
+    assert exploit_mod.main(["scripted:flee", "--set", "ppo.n_epoch=3"]) == 2
+
+
+def test_crossplay_matrix_json_and_heatmap(tmp_path, capsys):
+    out = tmp_path / "xp"
+    argv = ["--pursuers", "scripted:pure_pursuit", "scripted:proportional_navigation",
+            "--evaders", "scripted:flee", "scripted:random", "--episodes", "12", "--out", str(out)]
+    assert crossplay_mod.main(argv) == 0
+    data = json.loads((out / "crossplay.json").read_text())
+    assert (out / "crossplay.png").read_bytes()[:4] == b"\x89PNG"
+    capture = np.array(data["capture"])
+    assert capture.shape == (2, 2)
+    direct = play("bench_1v1_flee", "scripted:proportional_navigation", "scripted:flee", 12)
+    assert capture[1, 0] == direct.capture_rate
+    nash = data["nash"]
+    assert capture.min() - 1e-9 <= nash["value"] <= capture.max() + 1e-9
+    assert sum(nash["pursuer_mixture"]) == pytest.approx(1.0)
+    assert max(nash["pursuer_rating"]) == pytest.approx(nash["value"], abs=1e-6)
+    capsys.readouterr()
+
+
+def test_crossplay_refuses_a_player_in_the_wrong_role(tmp_path, capsys):
+    code = crossplay_mod.main(["--pursuers", "pursuer_bench_flee_filter", "--evaders",
+                               "pursuer_bench_flee_filter", "--episodes", "2", "--out", str(tmp_path)])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("pe-crossplay: error:")
+
+
+def test_selfplay_smoke_run(tmp_path, bench, capsys):
+    argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main(argv) == 0
+    run = tmp_path / "selfplay_bench-smoke"
+    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2]
+    # the pools grow by one snapshot of the other side per generation
+    assert rows[0]["pursuer"]["pool"] == ["flee", "random"]
+    assert rows[1]["pursuer"]["pool"] == ["flee", "random", "evader_g1"]
+    assert rows[0]["evader"]["pool"] == ["PP", "PN", "pursuer_g1"]
+    assert rows[1]["evader"]["pool"] == ["PP", "PN", "pursuer_g1", "pursuer_g2"]
+    for r in rows:
+        for role in ("pursuer", "evader"):
+            assert sum(r[role]["pfsp_weights"]) == pytest.approx(1.0)
+        assert r["evader"]["num_timesteps"] == 2048 * r["generation"]
+    # every generation's cross-play: scripted + each generation's export, no violations
+    xps = [json.loads(line) for line in (run / "crossplay.jsonl").read_text().splitlines()]
+    assert np.shape(xps[-1]["capture"]) == (4, 4)
+    assert xps[-1]["pursuers"][2:] == [str(run / "generations" / f"pursuer_g{g}.onnx") for g in (1, 2)]
+    assert all(v == 0 for row in xps[-1]["violation_episodes"] for v in row)
+    assert xps[0]["capture"] == [row[:3] for row in xps[-1]["capture"][:3]]  # pairs played once, reused
+    summary = json.loads((run / "selfplay.json").read_text())
+    assert summary["steps_per_learner"] == 4096
+    assert load_policy(summary["policies"]["evader"], bench, 1).metadata.role == "evader"
+    assert load_policy(summary["policies"]["pursuer"], bench, 0).metadata.role == "pursuer"
+    assert (run / "crossplay.png").exists()
+    capsys.readouterr()
+
+
+def test_selfplay_config_errors(capsys):
+    with pytest.raises(Exception, match="pool.weighting"):
+        load_selfplay_config("selfplay_bench", ["pool.weighting=easy"])
+    assert selfplay_mod.main(["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "role" in err[0]

@@ -52,7 +52,8 @@ def test_exploit_trains_caches_and_reports(tmp_path, capsys):
         assert row["win_low"] <= row["win_rate"] <= row["win_high"] and row["episodes"] == 24
         assert row["violation_episodes"] == 0  # every robot behind the filter
     best_ref = max(r["win_rate"] for r in report["rows"][1:])
-    assert report["exploitability"]["points"] == pytest.approx(100 * (best_ref - report["rows"][0]["win_rate"]))
+    gap = 100 * (best_ref - report["rows"][0]["win_rate"])
+    assert report["exploitability"]["points"] == pytest.approx(gap)
     # the best response is an ordinary evader policy: pe-eval can field it
     br = entry.parent / "best_response.onnx"
     result = play("bench_1v1_flee", "scripted:proportional_navigation", str(br), 24)
@@ -136,7 +137,7 @@ def test_selfplay_smoke_run(tmp_path, bench, capsys):
 
 
 def test_selfplay_config_errors(capsys):
-    with pytest.raises(Exception, match="pool.weighting"):
+    with pytest.raises(Exception, match=r"pool\.weighting"):
         load_selfplay_config("selfplay_bench", ["pool.weighting=easy"])
     assert selfplay_mod.main(["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

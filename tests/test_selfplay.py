@@ -133,6 +133,11 @@ def test_selfplay_smoke_run(tmp_path, bench, capsys):
     assert load_policy(summary["policies"]["evader"], bench, 1).metadata.role == "evader"
     assert load_policy(summary["policies"]["pursuer"], bench, 0).metadata.role == "pursuer"
     assert (run / "crossplay.png").exists()
+    card = json.loads((run / "selfplay_bench-smoke_evader.model_card.json").read_text())
+    assert [r["opponent"] for r in card["final_eval"]["rows"]] == [
+        "scripted:pure_pursuit", "scripted:proportional_navigation", summary["policies"]["pursuer"]]
+    assert all(r["episodes"] == 8 and r["violation_episodes"] == 0 for r in card["final_eval"]["rows"])
+    assert (run / "selfplay_bench-smoke_pursuer.model_card.md").read_text().startswith("# Model card")
     capsys.readouterr()
 
 

@@ -23,7 +23,9 @@ Generation g (1-based):
 
 Both PPO models live through the run (``learn(reset_num_timesteps=False)``); the learning
 rate decays linearly over the learner's whole budget when its config says ``linear_lr``.
-At the end: ``<name>_pursuer.onnx`` and ``<name>_evader.onnx`` (the last generation),
+At the end: ``<name>_pursuer.onnx`` and ``<name>_evader.onnx`` (the last generation) with
+model cards (each evaluated on the pursuer config's ``final_eval.episodes`` held-out test
+episodes against its role's reference opponents and the other side's final policy),
 ``crossplay.png`` and ``selfplay.json``. Scenarios with one pursuer and one evader only.
 """
 
@@ -44,6 +46,7 @@ from stable_baselines3 import PPO
 
 from pe_sim.config_reader import ConfigError
 from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
 from pe_training.config import TrainConfig, load_train_config
 from pe_training.crossplay import CrossPlay, label, plot_heatmap
@@ -62,6 +65,7 @@ from pe_training.run import (
     now,
     versions,
 )
+from pe_training.selfplay_card import write_cards
 from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
 from pe_training.train import make_model, policy_metadata, wrap_normalize
 
@@ -232,6 +236,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
              progress: bool = True) -> dict[str, Any]:
     """The whole run (see the module docstring); returns the run's summary."""
     t_start = time.perf_counter()
+    started = now()
     run_dir = sp.run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
@@ -287,9 +292,15 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
         "learner_config_hashes": {role: learners[role].cfg.config_hash() for role in ROLES},
         "policies": {role: str(p) for role, p in finals.items()},
         "steps_per_learner": sp.generations * sp.steps_per_generation,
-        "wall_time_s": time.perf_counter() - t_start, "git_revision": git_revision(), "finished": now(),
-        "versions": versions(), "crossplay": xp.to_dict(),
+        "wall_time_s": time.perf_counter() - t_start, "git_revision": git_revision(), "started": started,
+        "finished": now(), "versions": versions(), "crossplay": xp.to_dict(),
     }
+    specs = {role: ObservationSpec.for_robot(load_scenario(learners[role].cfg.scenario), learners[role].index,
+                                             learners[role].cfg.k_obstacles).to_dict() for role in ROLES}
+    episodes = learners["pursuer"].cfg.final_eval.episodes
+    if episodes > 0:
+        summary["final_eval"] = {role: card["final_eval"] for role, card in
+                                 write_cards(summary, xp, finals, episodes, specs).items()}
     (run_dir / "selfplay.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print(f"done: {sp.generations} generations x {sp.steps_per_generation:,} steps per learner in "
           f"{summary['wall_time_s'] / 60:.1f} min; {finals['pursuer']}, {finals['evader']}", file=sys.stderr)

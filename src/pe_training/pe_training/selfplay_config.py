@@ -92,7 +92,8 @@ def load_selfplay_config(name_or_path: str | Path | None = None,
 
 
 #: What ``pe-selfplay --smoke`` adds to each learner's overrides.
-LEARNER_SMOKE = ["num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2"]
+LEARNER_SMOKE = ["num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2",
+                 "final_eval.episodes=8"]
 
 
 def smoke_overrides() -> list[str]:

@@ -147,3 +147,20 @@ def test_selfplay_config_errors(capsys):
     assert selfplay_mod.main(["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "role" in err[0]
+
+
+def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():
+    from pe_sim.envs.vec_env import BatchVecEnv
+    from pe_sim.observation import ObservationSpec
+
+    envelope = load_scenario("envelope_1v1")
+    for other in ("bench_1v1_flee", "open_1v1"):
+        for index in (0, 1):
+            ObservationSpec.for_robot(load_scenario(other), index).check_compatible(
+                ObservationSpec.for_robot(envelope, index))
+    env = BatchVecEnv(envelope, 256, role="pursuer", opponent="flee", seed=0)
+    env.reset()
+    counts = set(env.sim.n_obstacles.tolist())
+    assert counts == {0, 1, 2, 3, 4}
+    sp = load_selfplay_config("selfplay_envelope")
+    assert selfplay_mod.learner_config(sp, "evader").scenario == "envelope_1v1"

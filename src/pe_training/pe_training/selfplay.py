@@ -299,8 +299,10 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
                                              learners[role].cfg.k_obstacles).to_dict() for role in ROLES}
     episodes = learners["pursuer"].cfg.final_eval.episodes
     if episodes > 0:
+        t0 = time.perf_counter()
         summary["final_eval"] = {role: card["final_eval"] for role, card in
                                  write_cards(summary, xp, finals, episodes, specs).items()}
+        summary["final_eval_wall_s"] = time.perf_counter() - t0
     (run_dir / "selfplay.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print(f"done: {sp.generations} generations x {sp.steps_per_generation:,} steps per learner in "
           f"{summary['wall_time_s'] / 60:.1f} min; {finals['pursuer']}, {finals['evader']}", file=sys.stderr)

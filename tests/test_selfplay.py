@@ -45,6 +45,8 @@ def test_exploit_trains_caches_and_reports(tmp_path, capsys):
     assert report == json.loads((tmp_path / "report.json").read_text())
     assert report["role"] == "pursuer" and report["best_response"]["role"] == "evader"
     assert report["best_response"]["budget_steps"] == 2048 and not report["best_response"]["cached"]
+    curve = report["best_response"]["learning_curve"]
+    assert curve and curve[-1]["steps"] == 2048 and all(0 <= r["win_rate"] <= 1 for r in curve)
     kinds = [(r["kind"], r["opponent"]) for r in report["rows"]]
     assert kinds[0][0] == "best_response"
     assert kinds[1:] == [("reference", "scripted:flee"), ("reference", "scripted:random")]
@@ -63,6 +65,13 @@ def test_exploit_trains_caches_and_reports(tmp_path, capsys):
     again = json.loads(entry.read_text())
     assert again["best_response"]["cached"] and br.stat().st_mtime_ns == mtime
     assert again["rows"] == report["rows"]
+    # several seeds: seed 1 from the cache, seed 2 trained; the spread over both
+    assert exploit_mod.main([*argv[:-2], "--seed", "1", "2"]) == 0
+    spread = json.loads((entry.parent.parent / "seeds-2048-1-2.json").read_text())
+    assert spread["seeds"] == [1, 2]
+    assert spread["points"][0] == pytest.approx(report["exploitability"]["points"])
+    assert spread["min_points"] <= spread["mean_points"] <= spread["max_points"]
+    assert len(list(cache.glob("proportional_navigation-*/*/best_response.onnx"))) == 2
     # another seed or budget is another cache entry
     other = exploit_mod.plan("scripted:proportional_navigation", steps=4096, smoke=True, root=cache)
     assert other.cache_dir != entry.parent and other.cache_dir.parent == entry.parent.parent
@@ -97,6 +106,7 @@ def test_crossplay_matrix_json_and_heatmap(tmp_path, capsys):
     assert capture.min() - 1e-9 <= nash["value"] <= capture.max() + 1e-9
     assert sum(nash["pursuer_mixture"]) == pytest.approx(1.0)
     assert max(nash["pursuer_rating"]) == pytest.approx(nash["value"], abs=1e-6)
+    assert data["worst_case_capture"] == capture.min(axis=1).tolist()
     capsys.readouterr()
 
 
@@ -138,6 +148,9 @@ def test_selfplay_smoke_run(tmp_path, bench, capsys):
         "scripted:pure_pursuit", "scripted:proportional_navigation", summary["policies"]["pursuer"]]
     assert all(r["episodes"] == 8 and r["violation_episodes"] == 0 for r in card["final_eval"]["rows"])
     assert (run / "selfplay_bench-smoke_pursuer.model_card.md").read_text().startswith("# Model card")
+    capsys.readouterr()
+    assert selfplay_mod.main(argv) == 2  # the run exists: no silent overwrite
+    assert "--overwrite" in capsys.readouterr().err
     capsys.readouterr()
 
 

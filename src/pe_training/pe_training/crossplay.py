@@ -60,6 +60,8 @@ class CrossPlay:
             "violation_episodes": [[r.violation_episodes for r in row] for row in self.results],
             "episodes": self.results[0][0].episodes, "seed": self.results[0][0].seed,
             "filter": self.results[0][0].filter,
+            "worst_case_capture": self.capture.min(axis=1).tolist(),
+            "worst_case_escape": (1.0 - self.capture.max(axis=0)).tolist(),
             "nash": {"value": n.value, "pursuer_mixture": n.pursuer_mixture.tolist(),
                      "evader_mixture": n.evader_mixture.tolist(),
                      "pursuer_rating": n.pursuer_rating.tolist(), "evader_rating": n.evader_rating.tolist()},
@@ -144,11 +146,11 @@ def cached_best_responses(scenario: str, role: str, root: str | Path = "results/
 def format_matrix(xp: CrossPlay) -> str:
     width = max(8, *(len(label(e)) + 2 for e in xp.evaders))
     head = (f"{'pursuer':<34}" + "".join(f"{label(e)[:width - 1]:>{width}}" for e in xp.evaders)
-            + f"{'rating':>9}")
+            + f"{'rating':>9}{'worst':>9}")
     lines = [head]
     for p, row, rating in zip(xp.pursuers, xp.capture, xp.nash.pursuer_rating, strict=True):
         lines.append(f"{label(p)[:33]:<34}" + "".join(f"{100 * c:>{width - 2}.1f} %" for c in row)
-                     + f"{100 * rating:>7.1f} %")
+                     + f"{100 * rating:>7.1f} %{100 * row.min():>7.1f} %")
     lines.append(f"{'evader rating (escape)':<34}"
                  + "".join(f"{100 * r:>{width - 2}.1f} %" for r in xp.nash.evader_rating))
     lines.append(f"game value (capture at the Nash equilibrium): {100 * xp.nash.value:.1f} %")

@@ -336,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
         for role in ROLES:
             check_one_per_role(training_scenario(learner_config(sp, role)))
+        if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not args.overwrite:
+            raise ValueError(f"{sp.run_dir} exists: pass --overwrite to start over")
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"pe-selfplay: error: {exc}", file=sys.stderr)
         return 2

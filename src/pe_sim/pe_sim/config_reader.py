@@ -1,8 +1,12 @@
-"""Validated reading of YAML configuration files.
+"""Reading YAML configuration files: the error type and the YAML loader.
 
 Every error names the file and the full key path (``robots[1].v_max``), so a
 malformed config is fixed in one look. Unknown keys are errors too: a typo must
 not silently fall back to a default.
+
+Configs are described by dataclasses and read by :mod:`pe_sim.config_schema`
+(scenarios, training configs). :class:`ConfigReader` is the older reader the
+safety-filter config still uses until it moves to the schema too.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from pe_sim.cli import UserError
+
 _REQUIRED = object()
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file is missing a key or holds a bad value."""
 
     def __init__(self, source: str, key: str, message: str) -> None:
@@ -35,6 +41,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), "<file>", "file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "<file>", f"not valid YAML: {exc}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "<file>", f"not a readable YAML text file: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "<root>", "expected a mapping at the top level")
     return data

@@ -27,6 +27,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from pe_sim.cli import UserError
 from pe_sim.scenario import Scenario
 
 OBS_NAME = "pe_sim.ego"
@@ -34,7 +35,7 @@ OBS_VERSION = 1
 SELF_DIM, WALLS_DIM, ROBOT_DIM, OBSTACLE_DIM = 6, 4, 7, 5
 
 
-class ObservationSpecMismatch(ValueError):
+class ObservationSpecMismatch(UserError, ValueError):
     """A policy's observation spec differs from the one its caller builds."""
 
 

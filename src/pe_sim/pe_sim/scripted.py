@@ -86,7 +86,11 @@ class ScriptedPolicy:
         flee: FleeParams | None = None,
     ) -> None:
         if kind not in KINDS:
-            raise ValueError(f"unknown scripted policy {kind!r}; choose from {list(KINDS)}")
+            from pe_sim.cli import UserError
+            from pe_sim.config_schema import closest
+
+            raise UserError(f"unknown scripted policy {kind!r}{closest(kind, KINDS)}; "
+                            f"choose from {list(KINDS)}")
         self.kind = kind
         self.scenario = scenario
         self.robot_index = robot_index

@@ -41,7 +41,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
-from pe_policy.contract import PolicyMetadata
+from pe_policy.contract import Envelope, PolicyMetadata
 from pe_policy.policy import SCRIPTED_PREFIX, load_policy
 from pe_sim.envs.actions import CommandBounds
 from pe_sim.envs.core import DEFAULT_KIND, PolicyController
@@ -103,7 +103,8 @@ def policy_metadata(cfg: TrainConfig, scenario: Scenario, index: int) -> PolicyM
     return PolicyMetadata(
         spec=ObservationSpec.for_robot(scenario, index, cfg.k_obstacles),
         action_low=tuple(bounds.low.tolist()), action_high=tuple(bounds.high.tolist()),
-        role=robot.role, scenario=scenario.name, config_hash=cfg.config_hash(), name=cfg.name)
+        role=robot.role, scenario=scenario.name, config_hash=cfg.config_hash(), name=cfg.name,
+        envelope=Envelope.of(scenario))
 
 
 def source_of(kind_or_source: str) -> str:

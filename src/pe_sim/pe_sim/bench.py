@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from pe_sim.batch import BatchSim
+from pe_sim.cli import console_main, positive_int
 from pe_sim.observation import ObservationBuilder
 from pe_sim.scenario import load_scenario
 
@@ -42,10 +43,11 @@ def _time_batch(scenario, num_envs: int, steps: int, repeats: int) -> list[float
     return per_step
 
 
+@console_main("pe-sim-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-sim-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default="seed_1v1_2obs")
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=positive_int, default=7)
     args = p.parse_args(argv)
     scenario = load_scenario(args.scenario)
     n = scenario.num_robots

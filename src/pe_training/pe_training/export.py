@@ -34,6 +34,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from pe_policy.contract import INPUT_NAME, OUTPUT_NAME, PolicyMetadata
+from pe_sim.cli import UserError, console_main
 
 OPSET = 18
 
@@ -153,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def refuse_barriernet_run(source: str) -> None:
+    """A BarrierNet run (its config has ``method``) is exported by pe-barriernet-train, not here."""
+    import yaml
+
+    folder = Path(source)
+    folder = folder.parent.parent if folder.suffix == ".zip" else folder
+    config = folder / "config.yaml"
+    if config.is_file() and "method" in (yaml.safe_load(config.read_text()) or {}):
+        raise UserError(f"{folder} is a BarrierNet run: pe-barriernet-train already exported it "
+                        f"({folder}/{folder.name}.onnx); pe-export re-exports pe-train (PPO) runs")
+
+
+@console_main("pe-export")
 def main(argv: list[str] | None = None) -> int:
     from pe_training.envs import learner_index
     from pe_training.run import Checkpoint, load_run_config
@@ -160,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     torch.set_num_threads(1)
+    refuse_barriernet_run(args.checkpoint)
     ckpt = Checkpoint.find(args.checkpoint)
     cfg = load_run_config(ckpt.run_dir)
     from pe_sim.scenario import load_scenario
@@ -175,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
         card_path = ckpt.run_dir / "model_card.json"
         if not card_path.exists():
-            raise SystemExit(f"{ckpt.run_dir} has no model_card.json (the run did not finish)")
+            raise UserError(f"{ckpt.run_dir} has no model_card.json (the run did not finish)")
         card = json.loads(card_path.read_text())
         card.update(onnx=out.name, exported_checkpoint=str(ckpt.model),
                     exported_steps=int(ckpt.state().get("num_timesteps", -1)))

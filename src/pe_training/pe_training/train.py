@@ -43,6 +43,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from pe_policy.contract import Envelope, PolicyMetadata
 from pe_policy.policy import SCRIPTED_PREFIX, load_policy
+from pe_sim.cli import UserError, console_main
 from pe_sim.envs.actions import CommandBounds
 from pe_sim.envs.core import DEFAULT_KIND, PolicyController
 from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes
@@ -213,6 +214,30 @@ def final_evaluation(cfg: TrainConfig, scenario: Scenario, index: int, policy: P
     return {"episodes": fe.episodes, "seed": EVAL_SEED_BASE, "filter": fe.filter, "results": results}
 
 
+def resume_checkpoint(cfg: TrainConfig, resume: str) -> Checkpoint:
+    """The checkpoint ``--resume`` continues (``latest`` or a path); refused when there is
+    none or the run already reached ``total_steps``."""
+    ckpt = latest_checkpoint(cfg.run_dir) if resume == "latest" else Checkpoint.find(resume)
+    if ckpt is None:
+        raise UserError(f"--resume: no checkpoint in {cfg.run_dir / CHECKPOINT_DIR}")
+    done_steps = int(ckpt.state().get("num_timesteps", 0))
+    if done_steps >= cfg.total_steps:
+        raise UserError(f"--resume: {cfg.run_dir} already trained {done_steps:,} of total_steps "
+                        f"{cfg.total_steps:,} (the run is finished); to train on, give more steps "
+                        f"(--total-steps); to re-export it: pe-export {cfg.run_dir}")
+    return ckpt
+
+
+def save_interrupted(model: PPO, ckpt_dir: Path, state: dict[str, Any], command: str) -> None:
+    """On Ctrl-C: save the model as a periodic checkpoint (``--resume`` picks the latest)
+    and print the command that continues the run."""
+    ckpt = Checkpoint(ckpt_dir / f"step_{model.num_timesteps:010d}.zip")
+    ckpt.save(model, model.get_vec_normalize_env(), state)
+    resume = command if "--resume" in command.split() else f"{command} --resume"
+    print(f"\ninterrupted at {model.num_timesteps:,} steps; saved {ckpt.model}\n"
+          f"continue with: {resume}", file=sys.stderr)
+
+
 def score(summary: dict[str, Any], role: str, max_duration: float) -> float:
     """Validation score: the role's win rate, ties broken by faster (pursuer) or later
     (evader) captures."""
@@ -243,10 +268,11 @@ def train(
     torch.set_num_threads(cfg.torch_threads)
     run_dir = cfg.run_dir
     ckpt_dir = run_dir / CHECKPOINT_DIR
+    ckpt = resume_checkpoint(cfg, resume) if resume is not None else None
     if resume is None and ckpt_dir.exists() and any(ckpt_dir.iterdir()):
         if not overwrite:
-            raise SystemExit(f"{run_dir} already has checkpoints: pass --resume to continue it or "
-                             "--overwrite to start over")
+            raise UserError(f"{run_dir} already has checkpoints: pass --resume to continue it or "
+                            "--overwrite to start over")
         shutil.rmtree(run_dir)
     save_config(cfg, run_dir)
     scenario = training_scenario(cfg)
@@ -256,10 +282,7 @@ def train(
     venv = make_vec_env(cfg, scenario)
     shaped = apply_shaping(cfg, venv)
     previous_wall = 0.0
-    if resume is not None:
-        ckpt = latest_checkpoint(run_dir) if resume == "latest" else Checkpoint.find(resume)
-        if ckpt is None:
-            raise SystemExit(f"--resume: no checkpoint in {ckpt_dir}")
+    if ckpt is not None:
         state = ckpt.state()
         if state.get("config_hash") != cfg.config_hash():
             print(f"warning: resuming {ckpt.model} trained with config hash {state.get('config_hash')}, "
@@ -316,8 +339,12 @@ def train(
     remaining = cfg.total_steps - model.num_timesteps
     t_train = time.perf_counter()
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=callbacks, tb_log_name="ppo",
-                    reset_num_timesteps=resume is None, progress_bar=False)
+        try:
+            model.learn(total_timesteps=remaining, callback=callbacks, tb_log_name="ppo",
+                        reset_num_timesteps=resume is None, progress_bar=False)
+        except KeyboardInterrupt:
+            save_interrupted(model, ckpt_dir, state(), command)
+            raise
     train_time = time.perf_counter() - t_train
     if not validation.history or validation.history[-1]["num_timesteps"] != model.num_timesteps:
         validation.run()  # the final model is a candidate too
@@ -424,6 +451,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+@console_main("pe-train")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

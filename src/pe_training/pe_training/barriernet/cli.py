@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from pe_sim.cli import UserError, console_main
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import load_scenario
 from pe_training.barriernet.card import write_card
@@ -69,9 +70,13 @@ def run(
     started = now()
     torch.set_num_threads(cfg.torch_threads)
     run_dir = cfg.run_dir
+    if cfg.method == "ppo" and cfg.ppo.warm_start:
+        from pe_training.barriernet.ppo import load_warm_start
+
+        load_warm_start(cfg.ppo.warm_start)  # a missing warm start is refused before any work
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
-            raise SystemExit(f"{run_dir} exists: pass --overwrite to start over")
+            raise UserError(f"{run_dir} exists: pass --overwrite to start over")
         shutil.rmtree(run_dir)
     save_config(cfg, run_dir, "pe-barriernet-train")
     scenario = load_scenario(cfg.scenario)
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_main("pe-barriernet-train")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

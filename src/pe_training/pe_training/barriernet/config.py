@@ -160,7 +160,9 @@ def smoke_overrides(method: str) -> list[str]:
         return [*common, "imitation.episodes=6", "imitation.dagger_rounds=1", "imitation.dagger_episodes=4",
                 "imitation.epochs=2", "imitation.dagger_epochs=1", "imitation.validation_episodes=8",
                 "imitation.num_envs=8"]
-    return [*common, "ppo.total_steps=2048", "ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=512",
+    # A smoke run starts from scratch: it must not need a finished imitation run.
+    return [*common, "ppo.warm_start=null",
+            "ppo.total_steps=2048", "ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=512",
             "ppo.n_epochs=2", "ppo.stats_episodes=4", "eval.every_steps=1024", "checkpoint_every_steps=1024"]
 
 

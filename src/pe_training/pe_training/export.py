@@ -9,8 +9,9 @@ The graph computes, from a batch of *raw* observations ``obs`` (B, dim):
 
 So ``action`` equals ``model.predict(vec_normalize.normalize_obs(obs), deterministic=True)``
 (tested to 1e-5). Metadata (:mod:`pe_policy.contract`) carries the observation spec,
-action bounds, role, scenario and the training config hash; ``onnx.checker`` runs on
-every export. The critic, the log-std and the optimiser state are not exported.
+action bounds, role, scenario, the training config hash and the operating envelope;
+``onnx.checker`` runs on every export. The exporter's build details (per-node stack traces
+with absolute paths) are stripped, so an export is byte-identical on any machine. The critic, the log-std and the optimiser state are not exported.
 
     pe-export runs/pursuer_bench_flee/checkpoints/best.zip --out models/x.onnx
 """
@@ -122,6 +123,7 @@ def save_onnx(module: torch.nn.Module, obs_dim: int, output_names: list[str], pr
             module, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=output_names,
             dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False)
     model = program.model_proto
+    strip_build_details(model)
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
@@ -130,6 +132,45 @@ def save_onnx(module: torch.nn.Module, obs_dim: int, output_names: list[str], pr
     onnx.checker.check_model(model, full_check=True)
     onnx.save_model(model, str(path), save_as_external_data=False)
     return path
+
+
+def strip_build_details(model: onnx.ModelProto) -> None:
+    """Remove what describes the exporting machine rather than the policy: the exporter's
+    per-node and per-value metadata (stack traces with absolute source paths, module
+    namespaces) and doc strings, in the graph, its subgraphs and its functions. The same
+    weights then give the same bytes on any machine and in any folder."""
+    for graph in _graphs(model):
+        graph.doc_string = ""
+        del graph.metadata_props[:]
+        for node in graph.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+        for value in [*graph.input, *graph.output, *graph.value_info]:
+            value.doc_string = ""
+            del value.metadata_props[:]
+        for tensor in graph.initializer:
+            tensor.doc_string = ""
+            del tensor.metadata_props[:]
+    for function in model.functions:
+        function.doc_string = ""
+        del function.metadata_props[:]
+        for node in function.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+    model.doc_string = ""
+
+
+def _graphs(model: onnx.ModelProto) -> list[onnx.GraphProto]:
+    """The main graph and every subgraph held in node attributes (e.g. If/Loop bodies)."""
+    found, todo = [], [model.graph]
+    while todo:
+        graph = todo.pop()
+        found.append(graph)
+        for node in graph.node:
+            for attribute in node.attribute:
+                todo.extend([attribute.g] if attribute.HasField("g") else [])
+                todo.extend(attribute.graphs)
+    return found
 
 
 def torch_deterministic_action(policy: ActorCriticPolicy, vec_normalize: VecNormalize | None,

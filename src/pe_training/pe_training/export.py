@@ -11,7 +11,8 @@ So ``action`` equals ``model.predict(vec_normalize.normalize_obs(obs), determini
 (tested to 1e-5). Metadata (:mod:`pe_policy.contract`) carries the observation spec,
 action bounds, role, scenario, the training config hash and the operating envelope;
 ``onnx.checker`` runs on every export. The exporter's build details (per-node stack traces
-with absolute paths) are stripped, so an export is byte-identical on any machine. The critic, the log-std and the optimiser state are not exported.
+with absolute paths) are stripped, so an export is byte-identical on any machine. The
+critic, the log-std and the optimiser state are not exported.
 
     pe-export runs/pursuer_bench_flee/checkpoints/best.zip --out models/x.onnx
 """

@@ -54,16 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pe_sim bench: scenario {scenario.name}, {n} robots, observations included, "
           f"median of {args.repeats} repeats")
     print(f"{'batch B':>8} {'env-steps/s':>14} {'robot-steps/s':>15} {'us/batch-step':>14} {'p99 us':>9}")
+    batch_b1 = None
     for num_envs, steps in ((1, 20000), (64, 2000), (1024, 300), (4096, 100)):
         per_step = np.array(_time_batch(scenario, num_envs, steps, args.repeats))
         med = float(np.median(per_step))
+        batch_b1 = batch_b1 or num_envs / med
         print(f"{num_envs:>8} {num_envs / med:>14,.0f} {num_envs * n / med:>15,.0f} "
               f"{med * 1e6:>14.1f} {np.percentile(per_step, 99) * 1e6:>9.1f}")
     print(f"\nGymnasium env (B = 1, one learning pursuer vs the scripted random evader, "
           f"observation built each step), median of {args.repeats} repeats")
     per_step = np.array(_time_gym_env(scenario, 5000, args.repeats))
-    print(f"{'single':>8} {1 / np.median(per_step):>14,.0f} steps/s "
+    env_rate = 1 / np.median(per_step)
+    print(f"{'single':>8} {env_rate:>14,.0f} steps/s "
           f"({np.median(per_step) * 1e6:.1f} us/step, p99 {np.percentile(per_step, 99) * 1e6:.1f} us)")
+    print(f"{'ratio':>8} {env_rate / batch_b1:>14.0%} of the batch core's B = 1 rate "
+          "(the env adds the scripted opponent, the learner's action mapping and info)")
     from pe_sim.envs.vec_env import bench_vec_env
 
     for opponent in ("random", "flee"):

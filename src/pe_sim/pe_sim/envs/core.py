@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from pe_sim.batch import BatchSim, StepResult
@@ -179,6 +180,17 @@ class BatchStep:
     filter_stats: Any = None         # what the action filter returned next to u_safe
 
 
+@numba.njit(cache=True)
+def _learner_commands(actions, learners, low, high, cmd):
+    """``cmd[:, learners[l]]`` = :func:`~pe_sim.envs.actions.to_command` of ``actions[:, l]``
+    (clipped to [-1, 1], mapped linearly onto [low[l], high[l]]) in one pass."""
+    for b in range(actions.shape[0]):
+        for j in range(learners.shape[0]):
+            for d in range(2):
+                a = min(max(float(actions[b, j, d]), -1.0), 1.0)
+                cmd[b, learners[j], d] = low[j, d] + 0.5 * (a + 1.0) * (high[j, d] - low[j, d])
+
+
 class LearnerBatch:
     """B episodes of ``scenario`` where robots ``learners`` take normalised actions and
     the others are driven by ``controllers`` (index -> controller).
@@ -253,7 +265,11 @@ class LearnerBatch:
         """Commands (B, N, 2) before filtering: learners' actions (B, L, 2) mapped to
         physical units, every other robot's from its controller (one call each)."""
         cmd = self._commands
-        cmd[:, self.learners] = to_command(actions, self.learner_bounds)
+        actions = np.asarray(actions)
+        if actions.dtype.kind != "f":
+            actions = actions.astype(np.float64)
+        _learner_commands(actions.reshape(cmd.shape[0], len(self.learners), 2), self.learners,
+                          self.learner_bounds.low, self.learner_bounds.high, cmd)
         for i, controller in self.controllers.items():
             cmd[:, i] = controller(self.view)
         return cmd

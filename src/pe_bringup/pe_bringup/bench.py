@@ -10,7 +10,7 @@
    neighbours).
 2. Lockstep: ``--lockstep-episodes`` episodes, throughput in steps/s.
 
-Targets (issue 5): 0 missed steps; loop latency p50 <= 2 ms, p99 <= 5 ms;
+Targets: 0 missed steps; loop latency p50 <= 2 ms, p99 <= 5 ms;
 filter and policy compute p99 <= 0.3 ms; lockstep >= 300 steps/s.
 
     pe-ros-bench                                  # 60 s real time + 20 lockstep episodes
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         results["lockstep"] = ls
         print("\n" + format_run(f"lockstep ({args.executor})", ls, False), flush=True)
     lines = check_targets(rt, ls)
-    print("\ntargets (issue 5):\n" + "\n".join("  " + x for x in lines))
+    print("\ntargets:\n" + "\n".join("  " + x for x in lines))
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(f"\nresults in {out}/")
     return 0

@@ -47,9 +47,11 @@ ActionFilter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[
 ControllerSpec = str | Controller | Mapping[str, str | Controller] | None
 ScenarioLike = str | Path | Scenario | Mapping[str, Any]
 
-#: Scripted kind a robot runs when nothing else is asked for, by role.
-DEFAULT_KIND = {"pursuer": "pure_pursuit", "evader": "flee"}
-#: |u_safe - u_nom| (scaled) above this counts as an intervention (BRIEF.md metrics).
+#: Scripted kind a robot runs when nothing else is asked for, by role: the one set of
+#: defaults of every tool (environments, pe-eval, pe-launch and the policy node via
+#: ``pe_policy.policy.DEFAULT_SOURCES``).
+DEFAULT_KIND = {"pursuer": "proportional_navigation", "evader": "flee"}
+#: |u_safe - u_nom| (scaled) above this counts as an intervention (docs/metrics.md).
 INTERVENTION_THRESHOLD = 1e-3
 FILTER_SCOPES = ("all", "learners")
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pe_sim.cli import UserError
@@ -52,6 +53,8 @@ KEY_CONFIG_HASH = "pe.training_config_hash"
 KEY_OBS_NORM = "pe.obs_normalization"
 KEY_NAME = "pe.name"
 KEY_ENVELOPE = "pe.envelope"
+#: ``pe.training_config_hash`` of a policy not trained by this repository.
+EXTERNAL_CONFIG_HASH = "external"
 REQUIRED_KEYS = (KEY_FORMAT, KEY_SPEC, KEY_BOUNDS, KEY_ROLE, KEY_SCENARIO, KEY_CONFIG_HASH)
 
 
@@ -126,6 +129,19 @@ class PolicyMetadata:
     obs_normalization: dict[str, Any] = field(default_factory=dict)
     envelope: Envelope | None = None
 
+    @classmethod
+    def for_robot(cls, scenario: Any, robot_index: int, name: str, *, k_obstacles: int = 4,
+                  config_hash: str = EXTERNAL_CONFIG_HASH) -> PolicyMetadata:
+        """The metadata of a policy for robot ``robot_index`` of ``scenario`` (a
+        :class:`pe_sim.scenario.Scenario`): its observation spec with ``k_obstacles``
+        obstacle slots, its command bounds, role and the scenario's envelope.
+        ``config_hash`` identifies how it was trained (default: trained elsewhere)."""
+        robot = scenario.robots[robot_index]
+        return cls(spec=ObservationSpec.for_robot(scenario, robot_index, k_obstacles),
+                   action_low=(robot.v_min, -robot.omega_max), action_high=(robot.v_max, robot.omega_max),
+                   role=robot.role, scenario=scenario.name, config_hash=config_hash, name=name,
+                   envelope=Envelope.of(scenario))
+
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` key -> string value mapping."""
         return {
@@ -166,7 +182,32 @@ class PolicyMetadata:
                    name=props.get(KEY_NAME, ""), obs_normalization=norm, envelope=envelope)
 
 
+def attach_metadata(path: str | Path, metadata: PolicyMetadata) -> Path:
+    """Write ``metadata`` into the ONNX file at ``path`` (replacing its ``metadata_props``),
+    after checking the graph has the contract's input ``obs`` (batch, spec.dim) and output
+    ``action`` (batch, 2); :class:`PolicyContractError` names what does not fit."""
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    inputs = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim]
+              for i in model.graph.input}
+    outputs = [o.name for o in model.graph.output]
+    if INPUT_NAME not in inputs or inputs[INPUT_NAME][-1:] != [metadata.spec.dim]:
+        raise PolicyContractError(f"{path}: the graph needs input {INPUT_NAME!r} of shape (batch, "
+                                  f"{metadata.spec.dim}), has {inputs}")
+    if OUTPUT_NAME not in outputs:
+        raise PolicyContractError(f"{path}: the graph needs output {OUTPUT_NAME!r}, has {outputs}")
+    del model.metadata_props[:]
+    for key, value in metadata.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save_model(model, str(path))
+    return path
+
+
 __all__ = [
-    "ACTION_CONVENTION", "FORMAT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Envelope", "PolicyContractError",
-    "PolicyMetadata",
+    "ACTION_CONVENTION", "EXTERNAL_CONFIG_HASH", "FORMAT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Envelope",
+    "PolicyContractError", "PolicyMetadata", "attach_metadata",
 ]

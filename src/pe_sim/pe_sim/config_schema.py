@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import types
 import typing
@@ -259,7 +260,7 @@ def _default(f: dataclasses.Field) -> str:
     if f.metadata.get("required") or (f.default is _MISSING and f.default_factory is _MISSING):
         return "required"
     value = f.default if f.default is not _MISSING else f.default_factory()
-    return repr(to_data(value)).replace("'", "")
+    return json.dumps(to_data(value))
 
 
 def _constraint(meta: Any) -> str:

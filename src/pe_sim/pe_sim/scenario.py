@@ -49,7 +49,7 @@ class RobotSpec:
     v_min: float = setting(0.0, help="least forward speed (m/s)", min=0.0, max=MAX_SPEED)
     v_max: float = setting(1.0, help="greatest forward speed (m/s)", min=0.0, min_exclusive=True,
                            max=MAX_SPEED, required=True)
-    omega_max: float = setting(2.84, help="greatest turn rate |omega| (rad/s)", min=0.0,
+    omega_max: float = setting(2.84, help="greatest turn rate, either way (rad/s)", min=0.0,
                                min_exclusive=True, max=MAX_TURN_RATE, required=True)
 
 

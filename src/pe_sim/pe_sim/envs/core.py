@@ -189,7 +189,11 @@ def _learner_commands(actions, learners, low, high, cmd):
     for b in range(actions.shape[0]):
         for j in range(learners.shape[0]):
             for d in range(2):
-                a = min(max(float(actions[b, j, d]), -1.0), 1.0)
+                a = float(actions[b, j, d])
+                if a > 1.0:  # as np.clip: NaN passes through (the simulator stops on it)
+                    a = 1.0
+                elif a < -1.0:
+                    a = -1.0
                 cmd[b, learners[j], d] = low[j, d] + 0.5 * (a + 1.0) * (high[j, d] - low[j, d])
 
 

@@ -26,8 +26,9 @@ SEED_LIMIT = 2**63
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UserError(Exception):
-    """A mistake in what the user gave (file, argument, config): shown as one line, exit 2."""
+class UserError(ValueError):
+    """A mistake in what the user gave (file, argument, config): shown as one line, exit 2.
+    A :class:`ValueError`, so callers that catch bad values keep catching it."""
 
 
 def console_main(prog: str) -> Callable[[F], F]:

@@ -167,10 +167,13 @@ def run_final_eval(cfg: TrainConfig, scenario: Scenario, index: int, learner_sou
     """What ``pe-eval`` with :func:`pe_eval_argv` does: evaluate, write the records and the
     summary to ``out``; the summary and its table."""
     from pe_policy.evaluate import evaluate
+    from pe_sim.cli import progress_bar
     from pe_sim.metrics import format_summary, write_jsonl
 
     by_role, robots = learner_matchup(cfg, scenario, index, learner_source)
-    result = evaluate(cfg.scenario, by_role, episodes, robots=robots, filter=which_filter)
+    with progress_bar(episodes, f"final eval {Path(learner_source).name}") as bar:
+        result = evaluate(cfg.scenario, by_role, episodes, robots=robots, filter=which_filter,
+                          on_record=lambda _: bar.update(1))
     write_jsonl(result.records, out / "episodes.jsonl")
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
     table = format_summary(result.summary, f"scenario {result.scenario.name}, seeds "

@@ -81,7 +81,13 @@ def run(
     save_config(cfg, run_dir, "pe-barriernet-train")
     scenario = load_scenario(cfg.scenario)
     index = learner_index(cfg, scenario)
+    t_setup = time.perf_counter()
+    if progress:
+        print("setting up: filter, QP layer, opponents (numba kernels compile on a first run)...",
+              file=sys.stderr, flush=True)
     setup = Setup(cfg, scenario, index)
+    if progress:
+        print(f"set up in {time.perf_counter() - t_setup:.0f} s", file=sys.stderr, flush=True)
     (run_dir / "run.json").write_text(json.dumps({
         "name": cfg.name, "method": cfg.method, "command": command, "config_hash": cfg.config_hash(),
         "git_revision": git_revision(), "started": started, "robot_index": index,

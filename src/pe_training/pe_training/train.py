@@ -388,6 +388,7 @@ def train(
         "git_revision": git_revision(), "started": started, "finished": now(),
         "versions": versions(),
         "observation_spec": ObservationSpec.for_robot(eval_scenario, index, cfg.k_obstacles).to_dict(),
+        "envelope": Envelope.of(eval_scenario).to_dict(),
         "action_bounds": {"low": CommandBounds.of(robot).low.tolist(),
                           "high": CommandBounds.of(robot).high.tolist()},
         "validation": validation.history,

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from pe_policy.contract import Envelope
 from pe_sim.cli import UserError, console_main
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import load_scenario
@@ -131,6 +132,7 @@ def run(
         "wall_time_s": train_wall, "train_time_s": result["train_time_s"], "chosen": result["chosen"],
         "scenario_config": scenario.to_dict(),
         "observation_spec": setup.spec.to_dict(), "gain_layout": setup.layout.to_dict(),
+        "envelope": Envelope.of(scenario).to_dict(),
         "action_bounds": {"low": setup.lo.tolist(), "high": setup.hi.tolist()},
         "filter": setup.filter_config.to_dict(), "export_check": check,
         "git_revision": git_revision(), "started": started, "finished": now(), "versions": versions(),

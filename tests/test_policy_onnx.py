@@ -181,5 +181,7 @@ def test_envelope_is_carried_and_checked(exported, seed_scenario, tmp_path):
             warnings.simplefilter("always")
             check_envelopes(outside, [policy], strict=False)
         assert any(what in str(w.message) for w in caught)
-    shipped = OnnxPolicy(exported[2], seed_scenario, 0)  # no envelope: not checked
+    shipped = OnnxPolicy(exported[2], seed_scenario, 0)  # no envelope: only its obstacle slots
     check_envelopes(faster, [shipped], strict=True)
+    with pytest.raises(UserError, match="observation holds the nearest 4"):
+        check_envelopes(crowded, [shipped], strict=True)

@@ -60,11 +60,16 @@ def filtered_robot_indices(scenario: Scenario, which: str) -> list[int]:
 
 
 def check_envelopes(scenario: Scenario, policies: Sequence[Any], strict: bool) -> None:
-    """Warn (or, ``strict``, refuse) when ``scenario`` leaves a policy's operating envelope;
-    policies without one (scripted, or files exported before envelopes) are not checked."""
+    """Warn (or, ``strict``, refuse) when ``scenario`` leaves a policy's operating envelope
+    (policies exported before envelopes only have their observation's obstacle slots
+    checked; scripted ones nothing)."""
     for policy in policies:
         envelope = getattr(getattr(policy, "metadata", None), "envelope", None)
         problems = envelope.departures(scenario) if envelope is not None else []
+        spec = getattr(policy, "spec", None)
+        if spec is not None and scenario.obstacles.max_count > spec.k_obstacles:
+            problems.append(f"up to {scenario.obstacles.max_count} obstacles, its observation holds "
+                            f"the nearest {spec.k_obstacles}")
         if not problems:
             continue
         message = (f"policy {policy.name} runs outside what it was trained for on scenario "

@@ -156,7 +156,7 @@ SCENARIOS = {
     "covered_start": {"obstacles": {"fixed": [{"x": 0.0, "y": 0.0, "radius": 8.0}], "count": 0},
                       "start": {"wall_margin": 5.0, "separation": [2.0, 10.0]}},
     "huge_obstacles": {"obstacles": {"count": [4, 4], "radius": [9.5, 9.8]}},
-    "crowded": {"obstacles": {"count": [4, 4], "radius": [8.0, 9.0], "wall_margin": 0.0}},
+    "crowded": {"obstacles": {"count": [4, 4], "radius": [8.0, 9.0]}},
     "far_start": {"start": {"separation": [40.0, 50.0]}},
     "outside": {"obstacles": {"fixed": [{"x": 30.0, "y": 0.0, "radius": 1.0}]}},
     "typo": {"capture_radus": 0.5},

@@ -90,7 +90,7 @@ def check_seed_range(parser: argparse.ArgumentParser, seed: int, episodes: int) 
     """Refuse (exit 2) a seed range ``seed .. seed + episodes - 1`` that leaves [0, 2**63)."""
     if seed + episodes > SEED_LIMIT:
         parser.error(f"--seed {seed} with --episodes {episodes} runs past the largest seed "
-                     f"2**63 - 1; use a seed below {SEED_LIMIT - episodes}")
+                     f"2**63 - 1; use a seed <= {SEED_LIMIT - episodes}")
 
 
 def writable_dir(path: str | Path, what: str = "output folder") -> Path:

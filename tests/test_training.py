@@ -185,3 +185,29 @@ def test_train_bench_runs_both_sides_of_the_same_config(tmp_path):
     assert res["batch_side_shaping"]["command_rate_weight"] == 0.05
     assert res["ratio"] == pytest.approx(res["batch_vec_env"]["steps_per_s_median"]
                                          / res["dummy_vec_env"]["steps_per_s_median"])
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during learning: a checkpoint at the steps reached, the command that continues
+    the run, exit 130, no traceback; --resume then finds that checkpoint."""
+    from stable_baselines3 import PPO
+
+    real_learn = PPO.learn
+
+    def learn_then_interrupt(self, total_timesteps, callback=None, **kwargs):
+        real_learn(self, 1024, callback=callback, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PPO, "learn", learn_then_interrupt)
+    argv = ["pursuer_seed_random", "--smoke", "--output-dir", str(tmp_path / "runs"), "--no-progress",
+            "--no-final-eval"]
+    assert train_mod.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"continue with: pe-train {' '.join(argv)} --resume" in err
+    saved = list((tmp_path / "runs" / "pursuer_seed_random-smoke" / "checkpoints").glob("step_*.zip"))
+    assert len(saved) == 1
+    from pe_training.run import latest_checkpoint
+
+    ckpt = latest_checkpoint(tmp_path / "runs" / "pursuer_seed_random-smoke")
+    assert ckpt.state()["num_timesteps"] >= 1024

@@ -160,4 +160,8 @@ class ConfigReader:
     def done(self) -> None:
         unknown = sorted(set(self._data) - self._seen)
         if unknown:
-            raise self.error(unknown[0], f"unknown key (known here: {sorted(self._seen)})")
+            import difflib
+
+            match = difflib.get_close_matches(str(unknown[0]), sorted(self._seen), n=1, cutoff=0.6)
+            hint = f" (did you mean '{match[0]}'?)" if match else ""
+            raise self.error(unknown[0], f"unknown key{hint}; known here: {sorted(self._seen)}")

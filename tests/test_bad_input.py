@@ -136,6 +136,8 @@ CASES = [
     ("pe-filter-eval", [E, "0"], ["--episodes", "must be >= 1"]),
     ("pe-filter-eval", [E, "1", "--scenario", "{file_tiny_arena}"], ["does not fit"]),
     ("pe-filter-bench", ["--batch", "0"], ["--batch", "must be >= 1"]),
+    ("pe-filter-eval", [E, "1", "--config", "{filter_typo}"], ["'lookahed': a typo of 'lookahead'"]),
+    ("pe-eval", [E, "1", "--filter-config", "{filter_typo}"], ["filter_typo.yaml", "lookahed"]),
     # benchmarks and plots
     ("pe-policy-bench", ["{foreign}"], ["pe-train run folder or checkpoint"]),
     ("pe-train-bench", ["pursuer_seed_random", "--set", "ppo.gamma=2"], ["ppo.gamma", "<= 1"]),
@@ -173,6 +175,9 @@ def inputs(tmp_path_factory):
     files = {"tmp": str(tmp), "garbage": garbage_onnx(tmp), "foreign": foreign_onnx(tmp),
              "bn_run": barriernet_run(tmp)}
     finished_run(tmp)
+    text = (data_path("pe_safety_filter", "config/filter") / "vcp_cbf.yaml").read_text()
+    files["filter_typo"] = str(tmp / "filter_typo.yaml")
+    Path(files["filter_typo"]).write_text(text.replace("lookahead:", "lookahed:"))
     for name, changes in SCENARIOS.items():
         files[f"file_{name}"] = scenario_file(tmp, name, **changes)
     typo = yaml.safe_load(Path(files["file_typo"]).read_text())

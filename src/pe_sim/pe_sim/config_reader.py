@@ -75,7 +75,11 @@ class ConfigReader:
         self._seen.add(name)
         if name not in self._data:
             if default is _REQUIRED:
-                raise self.error(name, "missing (required)")
+                import difflib
+
+                typo = difflib.get_close_matches(name, [str(k) for k in self._data], n=1, cutoff=0.6)
+                hint = f"; the file has '{typo[0]}': a typo of '{name}'?" if typo else ""
+                raise self.error(name, f"missing (required){hint}")
             return default
         return self._data[name]
 

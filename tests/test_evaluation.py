@@ -141,3 +141,10 @@ def test_summary_identifies_scenario_content_and_policy_files(tmp_path):
     assert result.summary["scenario_hash"] == load_scenario(str(edited)).content_hash()
     pursuer = result.summary["policy_files"]["pursuer"]
     assert len(pursuer["sha256"]) == 64 and pursuer["file"].endswith("pursuer_bench_flee_filter.onnx")
+
+
+def test_refused_policy_leaves_no_records_file(tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert pe_eval(["--episodes", "2", "--evader", "pursuer_bench_flee", "--out", str(out)]) == 2
+    assert "trained for a pursuer" in capsys.readouterr().err
+    assert not (out / "episodes.jsonl").exists()

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pe_policy.evaluate import evaluate, filtered_robot_indices, policy_sources, provenance
 from pe_policy.policy import DEFAULT_SOURCES
@@ -71,15 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     identity = provenance(scenario, sources)
     out = writable_dir(args.out or f"results/eval-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
-    kept: list[EpisodeRecord] = []
     title = f"scenario {scenario.name} ({identity['scenario_hash']})"
-    with (out / "episodes.jsonl").open("w") as stream, \
-            progress_bar(args.episodes, "pe-eval", disable=True if args.no_progress else None) as bar:
+    stream = RecordStream(out / "episodes.jsonl")
+    kept = stream.records
+    with stream, progress_bar(args.episodes, "pe-eval", disable=True if args.no_progress else None) as bar:
 
         def on_record(record: EpisodeRecord) -> None:
-            stream.write(record.to_json() + "\n")
-            stream.flush()
-            kept.append(record)
+            stream.write(record)
             bar.update(1)
 
         try:
@@ -102,6 +100,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(result.records)} episodes, {steps} steps in {summary['wall_time_s']:.1f} s; "
           f"records in {out}/")
     return 0
+
+
+class RecordStream:
+    """``episodes.jsonl``, one line per record written and flushed as each episode
+    finishes; the file is opened with the first record (or on close), so an evaluation
+    refused before it plays leaves no empty file behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[EpisodeRecord] = []
+        self._file: IO[str] | None = None
+
+    def write(self, record: EpisodeRecord) -> None:
+        if self._file is None:
+            self._file = self.path.open("w")
+        self._file.write(record.to_json() + "\n")
+        self._file.flush()
+        self.records.append(record)
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if self._file is None and kind is None:  # finished (or interrupted) before any record
+            self._file = self.path.open("w")
+        if self._file is not None:
+            self._file.close()
 
 
 def _write_summary(out: Path, summary: dict[str, Any], wall: float) -> dict[str, Any]:

@@ -133,6 +133,8 @@ CASES = [
     ("pe-export", ["{tmp}/no_run"], ["no checkpoint"]),
     # safety filter tools
     ("pe-filter-crosscheck", ["--n", "0"], ["--n", "must be >= 1"]),
+    ("pe-filter-crosscheck", ["--seed", "-3"], ["--seed", "must be in [0, 2**63)"]),
+    ("pe-train", ["pursuer_seed_random", "--seed", "-1"], ["seed", "must be >= 0"]),
     ("pe-filter-eval", [E, "0"], ["--episodes", "must be >= 1"]),
     ("pe-filter-eval", [E, "1", "--scenario", "{file_tiny_arena}"], ["does not fit"]),
     ("pe-filter-bench", ["--batch", "0"], ["--batch", "must be >= 1"]),

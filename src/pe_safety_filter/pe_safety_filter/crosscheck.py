@@ -28,7 +28,7 @@ from pe_safety_filter.barriers import assemble_constraints
 from pe_safety_filter.config import OsqpSettings
 from pe_safety_filter.exact_qp import solve_qp_batch
 from pe_safety_filter.osqp_qp import OsqpQP, quiet_c_stdout
-from pe_sim.cli import console_main, positive_int
+from pe_sim.cli import console_main, positive_int, seed_int
 
 M_MAX = 12  # rows per problem, padded with (0, 0) >= -1
 TOLERANCE = 1e-6
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pe-filter-crosscheck", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=positive_int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0)
     args = parser.parse_args(argv)
     result = run_crosscheck(args.n, args.seed)
     print(result.report())

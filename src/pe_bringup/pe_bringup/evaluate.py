@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=positive_int, default=256, help="episodes simulated in parallel")
     p.add_argument("--out", default=None, help="results folder (default results/eval-<time>)")
     p.add_argument("--strict", action="store_true",
-                   help="refuse a policy whose operating envelope the scenario leaves (default: warn)")
+                   help="refuse, instead of warning about, a policy whose operating envelope the "
+                        "scenario leaves")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 

@@ -21,15 +21,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pe_sim.cli import UserError
-from pe_sim.envs.core import DEFAULT_KIND
 from pe_sim.observation import ObservationSpec
 from pe_sim.package_data import data_path, resolve_named
 from pe_sim.scenario import Scenario
-from pe_sim.scripted import WorldView, make_scripted
+from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 SCRIPTED_PREFIX = "scripted:"
 #: The policy of each role when a tool is not told one (pe-eval, pe-launch, the policy
-#: node): the scripted kinds of :data:`pe_sim.envs.core.DEFAULT_KIND`.
+#: node): the scripted kinds of :data:`pe_sim.scripted.DEFAULT_KIND`.
 DEFAULT_SOURCES = {role: SCRIPTED_PREFIX + kind for role, kind in DEFAULT_KIND.items()}
 
 

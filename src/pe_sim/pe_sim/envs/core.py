@@ -40,17 +40,13 @@ from pe_sim.batch import BatchSim, StepResult
 from pe_sim.envs.actions import CommandBounds, to_command
 from pe_sim.observation import ObservationBuilder, ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario, parse_scenario
-from pe_sim.scripted import WorldView, make_scripted
+from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 Controller = Callable[[WorldView], np.ndarray]
 ActionFilter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, Any]]
 ControllerSpec = str | Controller | Mapping[str, str | Controller] | None
 ScenarioLike = str | Path | Scenario | Mapping[str, Any]
 
-#: Scripted kind a robot runs when nothing else is asked for, by role: the one set of
-#: defaults of every tool (environments, pe-eval, pe-launch and the policy node via
-#: ``pe_policy.policy.DEFAULT_SOURCES``).
-DEFAULT_KIND = {"pursuer": "proportional_navigation", "evader": "flee"}
 #: |u_safe - u_nom| (scaled) above this counts as an intervention (docs/metrics.md).
 INTERVENTION_THRESHOLD = 1e-3
 FILTER_SCOPES = ("all", "learners")

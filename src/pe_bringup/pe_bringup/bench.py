@@ -1,8 +1,8 @@
 """``pe-ros-bench``: the ROS 2 graph's performance on this machine, with the real nodes.
 
 1. Real time: 1v1 at 1/dt with the safety filter on both robots for
-   ``--duration`` seconds of sim time (default 60; the 10-minute figure of
-   docs/ros_graph.md is ``--duration 600``). Reports missed steps (commands that had not arrived
+   ``--duration`` seconds of sim time (default 60; the README's 10-minute figure
+   is ``--duration 600``). Reports missed steps (commands that had not arrived
    when the sim stepped, and late sim ticks), the end-to-end loop latency
    (state published -> its command received at the sim) p50/p99 per robot, and
    each node's callback compute time p50/p99, wall clock and CPU time (the

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from pe_bringup.graph import MODES, EvalOptions, NodeSpec, eval_graph, overrides_yaml, ros_arguments
+from pe_sim.cli import check_seed_range, seed_int
 from pe_sim.evaluation import EVAL_SEED_BASE
 
 _print_lock = threading.Lock()
@@ -212,7 +213,7 @@ def add_graph_arguments(p: argparse.ArgumentParser, **defaults) -> None:
     p.add_argument("--episodes", type=int, default=d.episodes, help="episodes (0: until stopped)")
     p.add_argument("--duration", type=float, default=d.duration,
                    help="seconds of sim time to play, then stop (0: no limit); real-time runs")
-    p.add_argument("--seed", type=int, default=d.seed if d.seed is not None else EVAL_SEED_BASE,
+    p.add_argument("--seed", type=seed_int, default=d.seed if d.seed is not None else EVAL_SEED_BASE,
                    help="first episode seed")
     p.add_argument("--filter", default=d.filter, help="none, all, pursuer, evader or robot names")
     p.add_argument("--filter-config", default=d.filter_config, help="filter config name or YAML path")
@@ -269,7 +270,9 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_seed_range(parser, args.seed, max(args.episodes, 1))
     out = Path(args.out or f"results/ros-eval-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         options = options_from_args(args, str(out))

@@ -31,6 +31,7 @@ from typing import Any
 
 from pe_bringup.graph import EvalOptions, eval_graph
 from pe_bringup.launcher import Launcher
+from pe_sim.cli import console_main
 
 TARGETS = {"loop_p50_ms": 2.0, "loop_p99_ms": 5.0, "filter_p99_ms": 0.3, "policy_p99_ms": 0.3,
            "lockstep_steps_per_s": 300.0}
@@ -120,6 +121,7 @@ def check_targets(rt: dict[str, Any] | None, ls: dict[str, Any] | None) -> list[
     return lines
 
 
+@console_main("pe-ros-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-ros-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from pe_bringup.graph import MODES, EvalOptions, NodeSpec, eval_graph, overrides_yaml, ros_arguments
-from pe_sim.cli import check_seed_range, seed_int
+from pe_sim.cli import UserError, check_seed_range, console_main, progress_bar, seed_int, writable_dir
 from pe_sim.evaluation import EVAL_SEED_BASE
 
 _print_lock = threading.Lock()
@@ -188,6 +188,20 @@ class Launcher:
             time.sleep(0.05)
 
 
+def wait_with_progress(launcher: Launcher, records: Path, episodes: int) -> tuple[bool, str]:
+    """``launcher.wait("sim")``, with a progress bar (episodes finished, rate, ETA) driven by
+    the records the sim node writes as each episode ends."""
+    if episodes <= 0:
+        return launcher.wait("sim")
+    with progress_bar(episodes, "episodes (ROS graph)", disable=False) as bar:
+        while True:
+            ok, reason = launcher.wait("sim", duration=0.5)
+            if records.exists():
+                bar.update(sum(1 for _ in records.open()) - bar.n)
+            if reason != "0.5 s elapsed":
+                return ok, reason
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pe-launch", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -236,6 +250,17 @@ def options_from_args(args: argparse.Namespace, out: str) -> EvalOptions:
                        launch_prefix=args.launch_prefix)
 
 
+def provenance_of(options: EvalOptions) -> dict:
+    """The scenario's content hash and each policy file's hash (as pe-eval's summary)."""
+    from pe_policy.evaluate import policy_sources, provenance
+    from pe_sim.scenario import load_scenario
+
+    scenario = load_scenario(options.scenario)
+    sources = policy_sources(scenario, {"pursuer": options.pursuer, "evader": options.evader},
+                             options.robots)
+    return provenance(scenario, sources)
+
+
 def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dict:
     """Print and write the metrics table and the timing table of a finished run."""
     from pe_ros.diagnostics import read_timing_files
@@ -248,6 +273,7 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
     sim_timing = {}
     if (out / "timing" / "sim.json").exists():
         sim_timing = json.loads((out / "timing" / "sim.json").read_text())
+    summary.update(provenance_of(options))
     summary.update(scenario=options.scenario, seed=options.seed, mode=options.mode,
                    path="ros2", wall_time_s=wall,
                    steps=sim_timing.get("steps"), steps_per_s=sim_timing.get("steps_per_s"),
@@ -269,6 +295,7 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
     return summary
 
 
+@console_main("pe-launch")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -278,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from_args(args, str(out))
         specs = eval_graph(options)
     except (ValueError, FileNotFoundError) as exc:   # pe_sim's ConfigError is a ValueError
-        print(f"pe-launch: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     env = dict(os.environ)
     if args.dry_run:
         if args.domain_id is not None:
@@ -291,13 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                                                        overrides_yaml(spec).splitlines()))
         launcher._tmp.cleanup()
         return 0
+    writable_dir(out)
     from pe_ros.domain import DomainBusy, claim_domain
 
     try:
         claim = claim_domain(args.domain_id, [spec.fqn for spec in specs])
     except (DomainBusy, ValueError) as exc:
-        print(f"pe-launch: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     with claim:
         env["ROS_DOMAIN_ID"] = str(claim.domain_id)
         return run_graph(args, options, specs, out, env)
@@ -320,7 +346,7 @@ def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSp
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         launcher.start()
-        ok, reason = launcher.wait("sim")
+        ok, reason = wait_with_progress(launcher, out / "episodes.jsonl", options.episodes)
     except KeyboardInterrupt:
         ok, reason = False, "interrupted (Ctrl-C)"
     finally:

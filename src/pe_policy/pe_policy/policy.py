@@ -27,9 +27,13 @@ from pe_sim.scenario import Scenario
 from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 SCRIPTED_PREFIX = "scripted:"
-#: The policy of each role when a tool is not told one (pe-eval, pe-launch, the policy
-#: node): the scripted kinds of :data:`pe_sim.scripted.DEFAULT_KIND`.
-DEFAULT_SOURCES = {role: SCRIPTED_PREFIX + kind for role, kind in DEFAULT_KIND.items()}
+#: The shipped default pursuer (``models/pursuer_bench_flee_filter.onnx``), what
+#: ``make eval`` and ``ros2 launch pe_bringup eval.launch.py`` run.
+DEFAULT_PURSUER = "pursuer_bench_flee_filter"
+#: The policy of each role when an evaluation tool is not told one (pe-eval, pe-launch,
+#: eval.launch.py, the policy node): the shipped default pursuer, and the scripted
+#: evader of :data:`pe_sim.scripted.DEFAULT_KIND`.
+DEFAULT_SOURCES = {"pursuer": DEFAULT_PURSUER, "evader": SCRIPTED_PREFIX + DEFAULT_KIND["evader"]}
 
 
 @runtime_checkable

@@ -33,9 +33,9 @@ from pe_sim.counter_rng import STREAM_RANDOM_POLICY, uniform
 from pe_sim.scenario import Scenario
 
 KINDS = ("random", "pure_pursuit", "proportional_navigation", "flee")
-#: Scripted kind a robot runs when nothing else is asked for, by role: the one set of
-#: defaults of every tool (environments, pe-eval, pe-launch and the policy node via
-#: ``pe_policy.policy.DEFAULT_SOURCES``).
+#: Scripted kind a robot runs when nothing else is asked for, by role: the opponents and
+#: teammates of the environments and of training (evaluation tools default to
+#: ``pe_policy.policy.DEFAULT_SOURCES``: the shipped pursuer and this evader).
 DEFAULT_KIND = {"pursuer": "proportional_navigation", "evader": "flee"}
 
 

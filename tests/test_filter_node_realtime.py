@@ -159,40 +159,48 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
                          "the filter node")
         driver.start()
 
-        def phase(seconds: float) -> tuple[list, list, list]:
+        def phase(seconds: float, label: str = "") -> tuple[list, list, list]:
             with probe.lock:
                 a0, s0, c0 = len(answers), len(statuses), len(sent)
+            start = time.monotonic()
             time.sleep(seconds)
             with probe.lock:
-                return answers[a0:], statuses[s0:], sent[c0:]
+                got, status, cmds = answers[a0:], statuses[s0:], sent[c0:]
+            if label:   # what the node published, and when (pytest -s shows it)
+                moving = [t - start for t, v, w in got if (v, w) != (0.0, 0.0)]
+                reasons = sorted({v.get("backup_reason") for _, v, _ in status if v.get("backup_reason")})
+                print(f"\n{label}: {len(cmds)} commands, {len(got)} answers, {len(moving)} moving "
+                      f"(last at {max(moving, default=math.nan):.2f} s), stop reasons {reasons}, "
+                      f"longest silence {np.diff([start, *(t for t, _, _ in got)]).max():.3f} s")
+            return got, status, cmds
 
         # 1. Zero-stamped commands, far from everything: each answered with its own value.
         probe.wait_until(lambda: len(answers) >= 5, 20.0, "the first answers")
         for omega in (0.5, -0.25):
             command.update(v=0.3, omega=omega)
             phase(0.2)
-            got, _, _ = phase(0.5)
+            got, _, _ = phase(0.5, f"zero stamps, omega {omega}")
             assert got and all((v, w) == (0.3, omega) for _, v, w in got), got
         # ... and one beyond the robot's bounds: clipped, and reported as clipped.
         command.update(v=2.0, omega=0.0)
         phase(0.2)
-        got, status, _ = phase(0.4)
+        got, status, _ = phase(0.4, "2 m/s nominal")
         assert got and all((v, w) == (robot.v_max, 0.0) for _, v, w in got), got
         assert all(v["clipped"] == "True" for _, v, _ in status if v), status
         # 2. Normal flow, now-stamped, straight at an obstacle 5 cm ahead.
         with probe.lock:
             base.pose = list(near)
         command.update(v=robot.v_max, omega=0.0, zero_stamp=False)
-        got, status, cmds = phase(2.0)
-        assert len(got) >= len(cmds) - 2, (len(got), len(cmds))         # every command answered
+        got, status, cmds = phase(2.0, "now stamps at an obstacle 5 cm ahead")
+        assert len(got) >= len(cmds) - 5, (len(got), len(cmds))   # answered (late ones: next phase)
         assert got and all(v < 0.5 * robot.v_max for _, v, _ in got)     # 1 m/s at it: never
         # 3. Odometry stops: stops as soon as the state is older than max_state_age, every
         #    command still answered, never a moving command on a stale state.
         base.publishing = False
         stopped_at = time.monotonic()
-        got, status, cmds = phase(1.0)
+        got, status, cmds = phase(1.0, "odometry stopped")
         base.publishing = True
-        assert len(got) >= len(cmds) - 2
+        assert len(got) >= len(cmds) - 5, (len(got), len(cmds))
         for _, values, _ in status:
             if values and float(values["state_age_ms"]) > MAX_STATE_AGE_S * 1e3:
                 assert values["backup"] == "True", values
@@ -205,7 +213,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
         # 4. One odometry message stamped 5 s ahead: refused until the next ordinary one.
         with probe.lock:
             base.future_once = True
-        got, status, _ = phase(1.0)
+        got, status, _ = phase(1.0, "one odometry 5 s ahead")
         reasons = [v.get("backup_reason") for _, v, _ in status if v]
         assert "future_state" in reasons, reasons
         assert reasons[-1] != "future_state", reasons
@@ -227,7 +235,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
         probe.wait_until(future.done, 10.0, "use_sim_time")
         command.update(v=robot.v_max, omega=0.0, zero_stamp=False)
         phase(0.3)
-        got, status, _ = phase(0.6)
+        got, status, _ = phase(0.6, "use_sim_time without /clock")
         assert got and all(c[1:] == (0.0, 0.0) for c in got)
         assert {v.get("backup_reason") for _, v, _ in status if v} == {"no_clock"}
     finally:
@@ -236,6 +244,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
         launcher.stop()
         sink.close()
         probe.close()
+    assert len(answers) >= len(sent) - 3, (len(answers), len(sent))     # every command answered
     print(f"\nbase: min clearance from the obstacle {base.min_clearance * 1e3:.2f} mm over "
           f"{len(answers)} answered commands")
     assert base.min_clearance >= 0.0

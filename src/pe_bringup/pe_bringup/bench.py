@@ -1,8 +1,8 @@
 """``pe-ros-bench``: the ROS 2 graph's performance on this machine, with the real nodes.
 
 1. Real time: 1v1 at 1/dt with the safety filter on both robots for
-   ``--duration`` seconds of sim time (default 60; the 10-minute figure of
-   docs/ros_graph.md is ``--duration 600``). Reports missed steps (commands that had not arrived
+   ``--duration`` seconds of sim time (default 60; the README's 10-minute figure
+   is ``--duration 600``). Reports missed steps (commands that had not arrived
    when the sim stepped, and late sim ticks), the end-to-end loop latency
    (state published -> its command received at the sim) p50/p99 per robot, and
    each node's callback compute time p50/p99, wall clock and CPU time (the
@@ -31,6 +31,7 @@ from typing import Any
 
 from pe_bringup.graph import EvalOptions, eval_graph
 from pe_bringup.launcher import Launcher
+from pe_sim.cli import console_main
 
 TARGETS = {"loop_p50_ms": 2.0, "loop_p99_ms": 5.0, "filter_p99_ms": 0.3, "policy_p99_ms": 0.3,
            "lockstep_steps_per_s": 300.0}
@@ -120,6 +121,7 @@ def check_targets(rt: dict[str, Any] | None, ls: dict[str, Any] | None) -> list[
     return lines
 
 
+@console_main("pe-ros-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-ros-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from pe_policy.policy import DEFAULT_SOURCES
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.package_data import data_path
 from pe_sim.scenario import load_scenario
@@ -73,8 +74,8 @@ class EvalOptions:
     """Everything that selects an evaluation graph (launch arguments / pe-launch options)."""
 
     scenario: str = "bench_1v1_flee"
-    pursuer: str = "pursuer_bench_flee_filter"   # the shipped default pursuer
-    evader: str = "scripted:flee"
+    pursuer: str = DEFAULT_SOURCES["pursuer"]   # the shipped default pursuer
+    evader: str = DEFAULT_SOURCES["evader"]
     robots: tuple[str, ...] = ()          # NAME=SOURCE overrides of single robots
     mode: str = "lockstep"
     episodes: int = 200

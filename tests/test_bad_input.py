@@ -35,6 +35,9 @@ SCRIPTS = {
     "pe-sim-bench": "pe_sim.bench:main",
     "pe-filter-bench": "pe_safety_filter.bench:main",
     "pe-launch": "pe_bringup.launcher:main",
+    "pe-exploit": "pe_training.exploit:main",
+    "pe-crossplay": "pe_training.crossplay:main",
+    "pe-selfplay": "pe_training.selfplay:main",
 }
 
 
@@ -148,6 +151,22 @@ CASES = [
     ("pe-sim-bench", ["--scenario", "{file_outside}"], ["outside the arena"]),
     ("pe-plot", ["{tmp}/missing.npz"], ["missing.npz"]),
     ("pe-plot", ["--scenario", "{file_typo}"], ["capture_radus"]),
+    # exploitability, cross-play, self-play
+    ("pe-exploit", ["chase"], ["unknown policy source 'chase'"]),
+    ("pe-exploit", ["{garbage}"], ["garbage.onnx", "not a valid ONNX model"]),
+    ("pe-exploit", ["{tmp}/missing.onnx"], ["missing.onnx"]),
+    ("pe-exploit", ["scripted:flee", "--steps", "0"], ["--steps", ">= 1"]),
+    ("pe-exploit", ["scripted:flee", "--seed", "100"], ["--seed", "[0, 100)"]),
+    ("pe-exploit", ["scripted:flee", "--set", "ppo.n_epoch=3"], ["ppo.n_epoch", "did you mean 'n_epochs'"]),
+    ("pe-exploit", ["pursuer_bench_flee_filter", "--role", "evader"], ["cannot play the evader"]),
+    ("pe-crossplay", [E, "0"], ["--episodes", "must be >= 1"]),
+    ("pe-crossplay", ["--evaders", "pursuer_bench_flee_filter", E, "1"], ["is a pursuer policy"]),
+    ("pe-crossplay", ["--scenario", "bench_1v1_fle", E, "1"], ["no scenario named 'bench_1v1_fle'"]),
+    ("pe-selfplay", ["selfplay_bench", "--set", "pool.weighting=easy"], ["pool.weighting", "must be one of"]),
+    ("pe-selfplay", ["selfplay_bench", "--set", "generation=2"], ["did you mean 'generations'"]),
+    ("pe-selfplay", ["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"], ["trains the evader"]),
+    ("pe-selfplay", ["selfplay_bench", "--set", "pursuer_set=[scenario=pursuit_2v1]"],
+     ["one pursuer and one evader"]),
     # the ROS graph: seeds refused before any node starts
     ("pe-launch", ["eval", "--seed", "-1"], ["--seed", "must be in [0, 2**63)"]),
     ("pe-launch", ["eval", "--seed", str(SEED_LIMIT - 1), E, "2"], ["largest seed"]),

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from pe_sim.cli import console_main, positive_int
 from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.scenario import load_scenario
 from pe_training.matchup import MatchResult, play
 from pe_training.nash import NashAverage, nash_average
 from pe_training.opponents import REFERENCE_OPPONENTS, identify
@@ -168,29 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--best-responses", action="store_true",
                    help="add the best responses cached by pe-exploit for this scenario")
     p.add_argument("--exploit-cache", default="results/exploit")
-    p.add_argument("--episodes", type=int, default=1000, help="held-out episodes per cell")
+    p.add_argument("--episodes", type=positive_int, default=1000, help="held-out episodes per cell")
     p.add_argument("--out", help="output folder (default results/crossplay/<scenario>)")
     return p
 
 
+@console_main("pe-crossplay")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    try:
-        if args.episodes < 1:
-            raise ValueError("--episodes must be >= 1")
-        pursuers = args.pursuers or [*SCRIPTED_PURSUERS, *shipped_of_role(args.scenario, "pursuer")]
-        evaders = args.evaders or [*SCRIPTED_EVADERS, *shipped_of_role(args.scenario, "evader")]
-        if args.best_responses:
-            pursuers += cached_best_responses(args.scenario, "pursuer", args.exploit_cache)
-            evaders += cached_best_responses(args.scenario, "evader", args.exploit_cache)
-        for role, sources in (("pursuer", pursuers), ("evader", evaders)):
-            for source in sources:
-                if identify(source, role).role != role:
-                    raise ValueError(f"{source} is not a {role}")
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"pe-crossplay: error: {exc}", file=sys.stderr)
-        return 2
+    load_scenario(args.scenario)  # a bad scenario fails here, before any episode
+    pursuers = args.pursuers or [*SCRIPTED_PURSUERS, *shipped_of_role(args.scenario, "pursuer")]
+    evaders = args.evaders or [*SCRIPTED_EVADERS, *shipped_of_role(args.scenario, "evader")]
+    if args.best_responses:
+        pursuers += cached_best_responses(args.scenario, "pursuer", args.exploit_cache)
+        evaders += cached_best_responses(args.scenario, "evader", args.exploit_cache)
+    for role, sources in (("pursuer", pursuers), ("evader", evaders)):
+        for source in sources:
+            identify(source, role)  # UserError: not of this role
     t0 = time.perf_counter()
     xp = crossplay(args.scenario, pursuers, evaders, args.episodes)
     out = Path(args.out or f"results/crossplay/{args.scenario}")

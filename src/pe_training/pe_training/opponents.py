@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pe_policy.policy import SCRIPTED_PREFIX, resolve_source
+from pe_sim.cli import UserError
 from pe_sim.scripted import KINDS
 
 ROLES = ("pursuer", "evader")
@@ -59,23 +60,23 @@ def normalise_source(source: str) -> str:
 
 def identify(source: str, role: str | None = None) -> PolicyIdentity:
     """The :class:`PolicyIdentity` of ``source``; ``role`` overrides a scripted kind's
-    default role and must match a learned policy's. Raises ValueError (wrong role,
-    unknown kind) or FileNotFoundError (no such file)."""
+    default role and must match a learned policy's. Raises :class:`UserError` (wrong role,
+    unknown kind or source) or FileNotFoundError (no such file)."""
     source = normalise_source(source)
     if source.startswith(SCRIPTED_PREFIX):
         kind = source[len(SCRIPTED_PREFIX):]
         if kind not in KINDS:
-            raise ValueError(f"unknown scripted policy {kind!r}; choose from {list(KINDS)}")
+            raise UserError(f"unknown scripted policy {kind!r}; choose from {list(KINDS)}")
         digest = hashlib.sha256(source.encode()).hexdigest()
         return PolicyIdentity(source, role or SCRIPTED_ROLE[kind], None, kind, digest)
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"no policy file {path}")
+        raise FileNotFoundError(2, "no policy file", str(path))
     from pe_policy.onnx_policy import read_metadata
 
     metadata = read_metadata(path)
     if role is not None and role != metadata.role:
-        raise ValueError(f"{path} is a {metadata.role} policy, not a {role}")
+        raise UserError(f"{path} is a {metadata.role} policy; it cannot play the {role}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return PolicyIdentity(str(path), metadata.role, metadata.scenario, path.stem, digest)
 

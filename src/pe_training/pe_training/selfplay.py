@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
+from pe_sim.cli import UserError, console_main
 from pe_sim.config_reader import ConfigError
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.observation import ObservationSpec
@@ -97,7 +98,7 @@ def learner_config(sp: SelfPlayConfig, role: str) -> TrainConfig:
     cfg = load_train_config(base, [*sets, f"name={sp.name}_{role}", f"seed={seed}",
                                    f"output_dir={sp.run_dir}", "robot=null"])
     if cfg.role != role:
-        raise ConfigError(base, "role", f"the {role} learner's config trains a {cfg.role}")
+        raise ConfigError(base, "role", f"the {role} learner's config trains the {cfg.role}")
     return cfg
 
 
@@ -322,25 +323,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_main("pe-selfplay")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     overrides = (smoke_overrides() if args.smoke else []) + list(args.set)
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
-    try:
-        sp = load_selfplay_config(args.config, overrides)
-        if args.smoke:
-            sp.name += "-smoke"
-            sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE]
-            sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
-        for role in ROLES:
-            check_one_per_role(training_scenario(learner_config(sp, role)))
-        if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not args.overwrite:
-            raise ValueError(f"{sp.run_dir} exists: pass --overwrite to start over")
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"pe-selfplay: error: {exc}", file=sys.stderr)
-        return 2
+    sp = load_selfplay_config(args.config, overrides)
+    if args.smoke:
+        sp.name += "-smoke"
+        sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE]
+        sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
+    for role in ROLES:
+        check_one_per_role(training_scenario(learner_config(sp, role)))
+    if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not args.overwrite:
+        raise UserError(f"{sp.run_dir} exists: pass --overwrite to start over")
     selfplay(sp, command=command_line("pe-selfplay", argv), overwrite=args.overwrite, progress=not args.quiet)
     return 0
 

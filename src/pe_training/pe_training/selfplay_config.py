@@ -11,11 +11,11 @@ env steps per learner.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe_sim.config_reader import ConfigError
+from pe_sim.config_schema import setting
 from pe_training.config import RunConfig, load_run_config
 from pe_training.pool import WEIGHTINGS
 
@@ -30,14 +30,14 @@ class PoolConfig:
     scripted_pursuers: list[str] = field(
         default_factory=lambda: ["scripted:pure_pursuit", "scripted:proportional_navigation"])
     #: PFSP weighting of the learner's win rate x against a member: hard (1 - x)^p, var x(1 - x), uniform.
-    weighting: str = "hard"
+    weighting: str = setting("hard", choices=WEIGHTINGS)
     #: p of the hard weighting.
-    exponent: float = 2.0
+    exponent: float = setting(2.0, min=0.0, min_exclusive=True)
     #: A learner's snapshot (its exported ONNX policy) enters the other side's pool every
     #: this many generations.
-    snapshot_every: int = 1
+    snapshot_every: int = setting(1, min=1)
     #: Keep at most this many snapshots per side (the oldest leave first; 0: keep all).
-    max_snapshots: int = 0
+    max_snapshots: int = setting(0, min=0)
 
 
 @dataclass
@@ -53,35 +53,23 @@ class SelfPlayConfig(RunConfig):
     evader_set: list[str] = field(default_factory=list)
     #: Generations; in each, the pursuer trains ``steps_per_generation`` env steps against
     #: the evader pool, then the evader as many against the pursuer pool.
-    generations: int = 16
-    steps_per_generation: int = 1_000_000
+    generations: int = setting(16, min=1)
+    steps_per_generation: int = setting(1_000_000, min=1)
     #: Seed of the run: the pursuer learner trains on episode seeds ``seed * 1e7 + k``,
     #: the evader on ``(seed + 50) * 1e7 + k``; also the pools' sampling seed.
-    seed: int = 1
+    seed: int = setting(1, min=0, max=49)
     #: Held-out validation episodes per cell of each generation's cross-play matrix.
-    crossplay_episodes: int = 200
+    crossplay_episodes: int = setting(200, min=1)
     pool: PoolConfig = field(default_factory=PoolConfig)
     output_dir: str = "runs"
 
     HASH_EXCLUDES = ("output_dir", "name")
 
     def validate(self, source: str = "<config>") -> SelfPlayConfig:
-        def bad(key: str, message: str) -> ConfigError:
-            return ConfigError(source, key, message)
-
-        for key in ("generations", "steps_per_generation", "crossplay_episodes"):
-            if getattr(self, key) < 1:
-                raise bad(key, f"must be >= 1, got {getattr(self, key)}")
-        if not 0 <= self.seed < 50:
-            raise bad("seed", f"must be in [0, 50) (the evader trains on seed + 50), got {self.seed}")
-        if self.pool.weighting not in WEIGHTINGS:
-            raise bad("pool.weighting", f"must be one of {list(WEIGHTINGS)}, got {self.pool.weighting!r}")
-        if not (math.isfinite(self.pool.exponent) and self.pool.exponent > 0):
-            raise bad("pool.exponent", f"must be a finite number > 0, got {self.pool.exponent}")
-        if self.pool.snapshot_every < 1 or self.pool.max_snapshots < 0:
-            raise bad("pool.snapshot_every", "snapshot_every must be >= 1 and max_snapshots >= 0")
+        """Checks across keys (single keys are checked by their ``setting``)."""
         if not self.pool.scripted_evaders or not self.pool.scripted_pursuers:
-            raise bad("pool", "each side's pool needs at least one scripted member for the first generation")
+            raise ConfigError(source, "pool",
+                              "each side's pool needs at least one scripted member for the first generation")
         return self
 
 

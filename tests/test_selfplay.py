@@ -177,3 +177,22 @@ def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():
     assert counts == {0, 1, 2, 3, 4}
     sp = load_selfplay_config("selfplay_envelope")
     assert selfplay_mod.learner_config(sp, "evader").scenario == "envelope_1v1"
+
+
+def test_selfplay_resumes_after_its_last_generation(tmp_path, capsys):
+    base = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main([*base, "--set", "generations=1"]) == 0
+    run = tmp_path / "selfplay_bench-smoke"
+    played = len((run / "matches.jsonl").read_text().splitlines())
+    assert played == 9  # (PP, PN, pursuer_g1) x (flee, random, evader_g1)
+    assert selfplay_mod.main([*base, "--set", "generations=1", "--resume"]) == 2  # nothing left to do
+    assert selfplay_mod.main([*base, "--resume"]) == 0  # the smoke default: 2 generations
+    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert rows[1]["pursuer"]["pool"] == ["flee", "random", "evader_g1"]
+    assert rows[1]["pursuer"]["num_timesteps"] == rows[1]["evader"]["num_timesteps"] == 4096
+    # generation 2 adds 2 * 2 + 3 = 7 pairs; the 9 of generation 1 are not replayed
+    assert len((run / "matches.jsonl").read_text().splitlines()) == played + 7
+    state = json.loads((run / "checkpoints" / "evader.json").read_text())
+    assert state["generation"] == 2 and state["next_seed"] > 51 * 10_000_000
+    capsys.readouterr()

@@ -6,6 +6,7 @@ fictitious self-play, the safety filter in the loop as each learner's config say
     pe-selfplay selfplay_bench                    # config/training/selfplay_bench.yaml
     pe-selfplay selfplay_bench --set generations=4 --set steps_per_generation=2e6
     pe-selfplay selfplay_bench --smoke            # two tiny generations, seconds (tests)
+    pe-selfplay selfplay_bench --resume           # go on after the last finished generation
 
 Generation g (1-based):
 
@@ -27,6 +28,12 @@ At the end: ``<name>_pursuer.onnx`` and ``<name>_evader.onnx`` (the last generat
 model cards (each evaluated on the pursuer config's ``final_eval.episodes`` held-out test
 episodes against its role's reference opponents and the other side's final policy),
 ``crossplay.png`` and ``selfplay.json``. Scenarios with one pursuer and one evader only.
+
+After each generation both learners are checkpointed (model, VecNormalize statistics, next
+training episode seed) and every cross-play pair played is kept in ``matches.jsonl``;
+``--resume`` continues after the last finished generation (also to extend a finished run
+with ``--set generations=N``). The pools' opponent draws after a resume differ from those
+of an uninterrupted run (their random state is not saved).
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class Learner:
     scenario: Scenario
     index: int
     model: PPO
+    venv: Any
     pool: OpponentPool
     stats: PoolStats
     steps_per_s: list[float] = field(default_factory=list)
@@ -132,7 +140,10 @@ class BudgetSchedule:
         return self.learning_rate * max(0.0, 1.0 - steps / self.total_steps)
 
 
-def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str) -> Learner:
+def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str, checkpoint: Checkpoint | None = None,
+                 ) -> Learner:
+    """A learner with a fresh PPO model, or the one of ``checkpoint`` (with its VecNormalize
+    statistics and the next training episode seed)."""
     cfg = learner_config(sp, role)
     scenario = training_scenario(cfg)
     check_one_per_role(scenario)
@@ -141,12 +152,21 @@ def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str) -> Learner:
     pool = OpponentPool(cfg.num_envs, seed=cfg.seed)
     opponent = scenario.robots[scenario.indices(other_role(role))[0]]
     venv.set_opponent({opponent.name: pool.seat(scenario.robot_index(opponent.name))})
-    env = wrap_normalize(cfg, apply_shaping(cfg, venv))
-    model = make_model(cfg, env, tensorboard)
-    venv.seed(cfg.seed * 10_000_000)
+    shaped = apply_shaping(cfg, venv)
+    if checkpoint is None:
+        model = make_model(cfg, wrap_normalize(cfg, shaped), tensorboard)
+        venv.seed(cfg.seed * 10_000_000)
+    else:
+        model, env = checkpoint.load(shaped)
+        if env is None:
+            env = wrap_normalize(cfg, shaped)
+            model.set_env(env)
+        env.training = True
+        model.tensorboard_log = tensorboard
+        venv.seed(int(checkpoint.state()["next_seed"]))
     model.lr_schedule = BudgetSchedule(cfg.ppo.learning_rate, sp.generations * sp.steps_per_generation,
                                        cfg.ppo.linear_lr)
-    return Learner(role, cfg, scenario, index, model, pool, PoolStats(pool))
+    return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool))
 
 
 def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
@@ -168,18 +188,26 @@ def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
 
 
 class MatchCache:
-    """Cross-play results by (pursuer, evader) source: each pair is played once."""
+    """Cross-play results by (pursuer, evader) source: each pair is played once, and kept
+    in ``path`` (JSON lines) when given, so a resumed run does not replay it."""
 
-    def __init__(self, scenario: str, episodes: int) -> None:
+    def __init__(self, scenario: str, episodes: int, path: Path | None = None) -> None:
         self.scenario = scenario
         self.episodes = episodes
+        self.path = path
         self.results: dict[tuple[str, str], MatchResult] = {}
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                r = MatchResult(**json.loads(line))
+                self.results[(r.pursuer, r.evader)] = r
 
     def get(self, pursuer: str, evader: str) -> MatchResult:
         key = (pursuer, evader)
         if key not in self.results:
             self.results[key] = play(self.scenario, pursuer, evader, self.episodes,
                                      seed=EVAL_SEED_BASE + CROSSPLAY_SEED_OFFSET)
+            if self.path is not None:
+                append_jsonl(self.path, self.results[key].to_dict())
         return self.results[key]
 
     def matrix(self, pursuers: list[str], evaders: list[str]) -> CrossPlay:
@@ -233,27 +261,58 @@ def export_snapshot(learner: Learner, path: Path) -> Path:
                        policy_metadata(learner.cfg, eval_scenario, learner.index))
 
 
-def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
+def completed_generations(run_dir: Path) -> int:
+    """Generations a run folder has finished (rows of ``selfplay.jsonl``)."""
+    log = run_dir / "selfplay.jsonl"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def resume_checkpoints(run_dir: Path, done: int) -> dict[str, Checkpoint]:
+    """Both learners' checkpoints, which must be at generation ``done``."""
+    out = {}
+    for role in ROLES:
+        ckpt = Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip")
+        generation = ckpt.state().get("generation")
+        if not ckpt.model.exists() or generation != done:
+            raise UserError(f"{run_dir}: the {role} checkpoint is at generation {generation}, the log "
+                            f"at {done}; start over with --overwrite")
+        out[role] = ckpt
+    return out
+
+
+def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, resume: bool = False,
              progress: bool = True) -> dict[str, Any]:
-    """The whole run (see the module docstring); returns the run's summary."""
+    """The whole run (see the module docstring), or the rest of it after the last finished
+    generation with ``resume``; returns the run's summary."""
     t_start = time.perf_counter()
     started = now()
     run_dir = sp.run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise SystemExit(f"{run_dir} exists: pass --overwrite to start over")
-        shutil.rmtree(run_dir)
-    (run_dir / "generations").mkdir(parents=True)
+    done = completed_generations(run_dir) if resume else 0
+    if resume:
+        if done == 0:
+            raise UserError(f"--resume: {run_dir} has no finished generation")
+        if done >= sp.generations:
+            raise UserError(f"--resume: {run_dir} has all {done} generations; raise generations to go on")
+        checkpoints: dict[str, Checkpoint | None] = dict(resume_checkpoints(run_dir, done))
+    else:
+        if run_dir.exists() and any(run_dir.iterdir()):
+            if not overwrite:
+                raise UserError(f"{run_dir} exists: pass --overwrite to start over or --resume")
+            shutil.rmtree(run_dir)
+        (run_dir / "generations").mkdir(parents=True)
+        checkpoints = {role: None for role in ROLES}
     (run_dir / "config.json").write_text(json.dumps(sp.to_dict(), indent=2) + "\n")
-    learners = {role: make_learner(sp, role, str(run_dir / "tb")) for role in ROLES}
+    learners = {role: make_learner(sp, role, str(run_dir / "tb"), checkpoints[role]) for role in ROLES}
     torch.set_num_threads(learners["pursuer"].cfg.torch_threads)
     scenario_name = learners["pursuer"].cfg.scenario
-    cache = MatchCache(scenario_name, sp.crossplay_episodes)
-    snapshots: dict[str, list[str]] = {role: [] for role in ROLES}
-    exports: dict[str, list[str]] = {role: [] for role in ROLES}
+    cache = MatchCache(scenario_name, sp.crossplay_episodes, run_dir / "matches.jsonl")
+    exports = {role: [str(run_dir / "generations" / f"{role}_g{g}.onnx") for g in range(1, done + 1)]
+               for role in ROLES}
+    snapshots = {role: [e for g, e in enumerate(exports[role], 1) if g % sp.pool.snapshot_every == 0]
+                 for role in ROLES}
     controllers: dict[str, dict[str, dict[int, Any]]] = {role: {} for role in ROLES}
     xp: CrossPlay | None = None
-    for g in range(1, sp.generations + 1):
+    for g in range(done + 1, sp.generations + 1):
         row: dict[str, Any] = {"generation": g}
         for role in ROLES:
             learner = learners[role]
@@ -266,9 +325,6 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
             exports[role].append(str(path))
             if g % sp.pool.snapshot_every == 0:
                 snapshots[role].append(str(path))
-            Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip").save(
-                learner.model, learner.model.get_vec_normalize_env(),
-                {"num_timesteps": learner.model.num_timesteps, "generation": g})
             if progress:
                 r = row[role]
                 print(f"generation {g}/{sp.generations} {role}: {r['steps_per_s']:,.0f} steps/s, "
@@ -279,6 +335,11 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False,
         row["crossplay_wall_s"] = time.perf_counter() - t0
         row["nash_value"] = xp.nash.value
         row["rating"] = {"pursuer": xp.nash.pursuer_rating[-1], "evader": xp.nash.evader_rating[-1]}
+        for role, learner in learners.items():  # before the log row: a resume starts after both
+            Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip").save(
+                learner.model, learner.model.get_vec_normalize_env(),
+                {"num_timesteps": learner.model.num_timesteps, "generation": g,
+                 "next_seed": int(learner.venv.sim.next_seed)})
         append_jsonl(run_dir / "selfplay.jsonl", row)
         append_jsonl(run_dir / "crossplay.jsonl", {"generation": g, **xp.to_dict()})
     assert xp is not None
@@ -319,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="runs go to <output-dir>/<name>/ (default runs)")
     p.add_argument("--smoke", action="store_true", help="two tiny generations (tests)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run folder of the same name")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run after its last finished generation (e.g. with more generations)")
     p.add_argument("--quiet", action="store_true", help="no per-generation lines")
     return p
 
@@ -337,9 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
     for role in ROLES:
         check_one_per_role(training_scenario(learner_config(sp, role)))
-    if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not args.overwrite:
-        raise UserError(f"{sp.run_dir} exists: pass --overwrite to start over")
-    selfplay(sp, command=command_line("pe-selfplay", argv), overwrite=args.overwrite, progress=not args.quiet)
+    if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not (args.overwrite or args.resume):
+        raise UserError(f"{sp.run_dir} exists: pass --overwrite to start over or --resume")
+    selfplay(sp, command=command_line("pe-selfplay", argv), overwrite=args.overwrite, resume=args.resume,
+             progress=not args.quiet)
     return 0
 
 

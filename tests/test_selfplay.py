@@ -117,10 +117,18 @@ def test_crossplay_refuses_a_player_in_the_wrong_role(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("pe-crossplay: error:")
 
 
-def test_selfplay_smoke_run(tmp_path, bench, capsys):
+def test_selfplay_smoke_run_interrupted_and_resumed(tmp_path, bench, capsys):
     argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
-    assert selfplay_mod.main(argv) == 0
+    assert selfplay_mod.main([*argv, "--set", "generations=1"]) == 0  # as if stopped after generation 1
     run = tmp_path / "selfplay_bench-smoke"
+    played = len((run / "matches.jsonl").read_text().splitlines())
+    assert played == 9  # (PP, PN, pursuer_g1) x (flee, random, evader_g1)
+    assert selfplay_mod.main([*argv, "--set", "generations=1", "--resume"]) == 2  # nothing left to do
+    assert selfplay_mod.main([*argv, "--resume"]) == 0  # the smoke default: 2 generations
+    # generation 2 adds 2 * 2 + 3 = 7 pairs; the 9 of generation 1 are not replayed
+    assert len((run / "matches.jsonl").read_text().splitlines()) == played + 7
+    state = json.loads((run / "checkpoints" / "evader.json").read_text())
+    assert state["generation"] == 2 and state["next_seed"] > 51 * 10_000_000
     rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2]
     # the pools grow by one snapshot of the other side per generation
@@ -131,14 +139,14 @@ def test_selfplay_smoke_run(tmp_path, bench, capsys):
     for r in rows:
         for role in ("pursuer", "evader"):
             assert sum(r[role]["pfsp_weights"]) == pytest.approx(1.0)
-        assert r["evader"]["num_timesteps"] == 2048 * r["generation"]
+        assert r["pursuer"]["num_timesteps"] == r["evader"]["num_timesteps"] == 2048 * r["generation"]
     # every generation's cross-play: scripted + each generation's export, no violations
     xps = [json.loads(line) for line in (run / "crossplay.jsonl").read_text().splitlines()]
     assert np.shape(xps[-1]["capture"]) == (4, 4)
     assert xps[-1]["pursuers"][2:] == [str(run / "generations" / f"pursuer_g{g}.onnx") for g in (1, 2)]
     assert all(v == 0 for row in xps[-1]["violation_episodes"] for v in row)
     assert xps[0]["capture"] == [row[:3] for row in xps[-1]["capture"][:3]]  # pairs played once, reused
-    summary = json.loads((run / "selfplay.json").read_text())
+    summary = json.loads((run / "selfplay.json").read_text())  # written by the resumed part
     assert summary["steps_per_learner"] == 4096
     assert load_policy(summary["policies"]["evader"], bench, 1).metadata.role == "evader"
     assert load_policy(summary["policies"]["pursuer"], bench, 0).metadata.role == "pursuer"
@@ -149,7 +157,7 @@ def test_selfplay_smoke_run(tmp_path, bench, capsys):
     assert all(r["episodes"] == 8 and r["violation_episodes"] == 0 for r in card["final_eval"]["rows"])
     assert (run / "selfplay_bench-smoke_pursuer.model_card.md").read_text().startswith("# Model card")
     capsys.readouterr()
-    assert selfplay_mod.main(argv) == 2  # the run exists: no silent overwrite
+    assert selfplay_mod.main(argv) == 2  # the run exists: no silent overwrite (nor resume)
     assert "--overwrite" in capsys.readouterr().err
     capsys.readouterr()
 
@@ -177,22 +185,3 @@ def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():
     assert counts == {0, 1, 2, 3, 4}
     sp = load_selfplay_config("selfplay_envelope")
     assert selfplay_mod.learner_config(sp, "evader").scenario == "envelope_1v1"
-
-
-def test_selfplay_resumes_after_its_last_generation(tmp_path, capsys):
-    base = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
-    assert selfplay_mod.main([*base, "--set", "generations=1"]) == 0
-    run = tmp_path / "selfplay_bench-smoke"
-    played = len((run / "matches.jsonl").read_text().splitlines())
-    assert played == 9  # (PP, PN, pursuer_g1) x (flee, random, evader_g1)
-    assert selfplay_mod.main([*base, "--set", "generations=1", "--resume"]) == 2  # nothing left to do
-    assert selfplay_mod.main([*base, "--resume"]) == 0  # the smoke default: 2 generations
-    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
-    assert [r["generation"] for r in rows] == [1, 2]
-    assert rows[1]["pursuer"]["pool"] == ["flee", "random", "evader_g1"]
-    assert rows[1]["pursuer"]["num_timesteps"] == rows[1]["evader"]["num_timesteps"] == 4096
-    # generation 2 adds 2 * 2 + 3 = 7 pairs; the 9 of generation 1 are not replayed
-    assert len((run / "matches.jsonl").read_text().splitlines()) == played + 7
-    state = json.loads((run / "checkpoints" / "evader.json").read_text())
-    assert state["generation"] == 2 and state["next_seed"] > 51 * 10_000_000
-    capsys.readouterr()

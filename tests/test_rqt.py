@@ -28,7 +28,7 @@ import pytest
 
 from pe_bringup.graph import EvalOptions, eval_graph
 from pe_bringup.launcher import Launcher
-from pe_bringup.rqt_view import SHIPPED_SCENARIO, timing_topics
+from pe_bringup.rqt_view import SHIPPED_SCENARIO, diagnostic_status_names, timing_topics
 from pe_sim.package_data import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,8 +77,9 @@ def _rqt_subscriptions(node, topics: list[str]) -> dict[str, list[str]]:
 
 
 def _open_view(env: dict[str, str], display: str, log: Path) -> subprocess.Popen:
-    """rqt with the shipped view, as a user starts it (AMENT_PREFIX_PATH: the plugins)."""
-    return subprocess.Popen([str(RQT), "--perspective-file",
+    """``pe-rqt`` (rqt, once the graph is discovered) with the shipped view, as a user
+    starts it (AMENT_PREFIX_PATH: where rqt finds its plugins)."""
+    return subprocess.Popen([sys.executable, "-m", "pe_bringup.rqt_open", "--perspective-file",
                              str(data_path("pe_bringup", "config/rqt") / "pe_stack.perspective")],
                             env={**env, "DISPLAY": display, "AMENT_PREFIX_PATH": sys.prefix,
                                  "QT_QPA_PLATFORM": "xcb"},
@@ -92,11 +93,34 @@ def _wait_for_subscriptions(node, rqt: subprocess.Popen, topics: list[str], laun
     while True:
         mine = f"rqt_gui_py_node_{rqt.pid}"   # a killed earlier rqt stays in the graph a while
         missing = [t for t, names in _rqt_subscriptions(node, topics).items() if mine not in names]
-        if not missing or time.monotonic() > deadline:
+        if not missing or time.monotonic() > deadline or rqt.poll() is not None:
             return missing
-        assert rqt.poll() is None, f"rqt exited with {rqt.returncode}; its output is in {tmp_path}"
         assert not launcher.exited(), f"a node died: {(tmp_path / 'nodes.log').read_text()[-3000:]}"
         time.sleep(0.25)
+
+
+def _diagnostics(node, names: set[str], timeout_s: float) -> dict:
+    """The latest ``/diagnostics`` status of each name, once every one of ``names`` reported
+    steps (a rate in its message; before its first step a node says it is waiting)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+
+    from pe_ros import qos
+
+    latest: dict = {}
+    sub = node.create_subscription(DiagnosticArray, "/diagnostics",
+                                   lambda m: latest.update({s.name: s for s in m.status}), qos.DIAGNOSTICS)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout_s
+    while (not all(n in latest and " Hz" in latest[n].message for n in names)
+           and time.monotonic() < deadline):
+        executor.spin_once(timeout_sec=0.1)
+    for _ in range(10):   # a little longer: a status under an unexpected name would show up
+        executor.spin_once(timeout_sec=0.1)
+    executor.remove_node(node)
+    node.destroy_subscription(sub)
+    return latest
 
 
 def _screenshot(display: str, path: Path) -> np.ndarray:
@@ -121,27 +145,26 @@ def test_rqt_opens_the_saved_view_on_a_running_graph(tmp_path, ros_domain):
     try:
         launcher.start()
         xvfb, display = _start_xvfb()
-        # rqt_plot drops topics its node has not discovered when the view is restored
-        # (upstream): the view is opened on a running graph, as a user would.
+        # The view is opened on a running graph, as a user would.
         deadline = time.monotonic() + 60.0
         while not all(node.count_publishers(t) for t in topics):
             assert not launcher.exited(), f"a node died: {(tmp_path / 'nodes.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, "the graph did not advertise every timing topic"
             time.sleep(0.25)
         assert not any(_rqt_subscriptions(node, topics).values())   # nothing but rqt subscribes
-        # rqt's node subscribes to every timing topic (rqt_plot) and /diagnostics (runtime
-        # monitor). Upstream rqt_plot drops a topic its node has not yet discovered when the
-        # view is restored: on a loaded machine a fresh rqt can miss one; a user reopens the
-        # view, and so does the test (at most 3 attempts, each one reported).
-        for attempt in range(1, 4):
-            rqt = _open_view(env, display, tmp_path / f"rqt{attempt}.log")
-            missing = _wait_for_subscriptions(node, rqt, topics, launcher, tmp_path, 20.0)
-            print(f"rqt attempt {attempt}: " + (f"not subscribed to {missing}" if missing else
-                                                "subscribed to every timing topic and /diagnostics"))
-            if not missing:
-                break
-            _kill(rqt)
-        assert not missing, f"rqt did not subscribe to {missing} in 3 attempts"
+        # What the runtime monitor will list: every node's status, under the names the
+        # aggregator's analyzers group (tests/test_rqt_view.py), with the operator's numbers.
+        statuses = _diagnostics(node, set(diagnostic_status_names(SHIPPED_SCENARIO)), 20.0)
+        assert set(statuses) == set(diagnostic_status_names(SHIPPED_SCENARIO)), sorted(statuses)
+        assert all("Hz, compute p50" in statuses[n].message for n in ("/sim", "/pursuer/policy"))
+        assert "interventions" in statuses["/pursuer/safety_filter"].message
+        assert {kv.key for kv in statuses["/evader/safety_filter"].values} >= {
+            "rate_hz", "compute_p99_ms", "misses", "interventions", "backups"}
+        # rqt's node subscribes to every timing topic (rqt_plot) and /diagnostics (runtime monitor).
+        rqt = _open_view(env, display, tmp_path / "rqt.log")
+        missing = _wait_for_subscriptions(node, rqt, topics, launcher, tmp_path, 40.0)
+        assert rqt.poll() is None, f"rqt exited with {rqt.returncode}; its output: {tmp_path / 'rqt.log'}"
+        assert not missing, f"rqt did not subscribe to {missing}; its output: {tmp_path / 'rqt.log'}"
         # Xvfb has no window manager: give rqt's window the whole screen, let the plots fill.
         subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "rqt", "windowmove", "%@",
                         "0", "0", "windowsize", "%@", str(SCREEN[0]), str(SCREEN[1])],

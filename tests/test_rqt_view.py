@@ -16,6 +16,7 @@ from pe_bringup.rqt_view import (
     SHIPPED_SCENARIO,
     analyzers_file,
     compute_time_topics,
+    diagnostic_status_names,
     loop_latency_topics,
     monitor_nodes,
     perspective,
@@ -67,9 +68,9 @@ def test_aggregator_groups_every_status_of_the_graph_into_one_group():
     params = yaml.safe_load(analyzers_file().read_text())["analyzers"]["ros__parameters"]
     rules = {v["path"]: v for v in params.values() if isinstance(v, dict)}
     assert all(r["type"] == "diagnostic_aggregator/GenericAnalyzer" for r in rules.values())
-    # The status names pe_ros.diagnostics publishes: the node's name, "<node>: <series>".
-    names = {n.removesuffix("/compute_time_ms") for n in compute_time_topics("pursuit_2v1")}
-    names |= {f"/sim: loop_latency/{r}" for r in ("pursuer_0", "pursuer_1", "evader")}
+    # The status names pe_ros.diagnostics publishes (tests/test_rqt.py checks them on a live graph).
+    names = diagnostic_status_names("pursuit_2v1")
+    assert "/pursuer_1/safety_filter" in names and "/sim: loop_latency/evader" in names
     groups = {name: [path for path, rule in rules.items() if _matches(rule, name)] for name in names}
     assert all(len(g) == 1 for g in groups.values()), groups
     assert groups["/sim"] == groups["/sim: loop_latency/evader"] == ["Simulation"]
@@ -95,13 +96,14 @@ def test_monitor_launch_opens_the_view_and_starts_the_aggregator(tmp_path):
         context.launch_configurations.update(scenario="pursuit_2v1", aggregator=aggregator)
         actions = opaque.execute(context)
         nodes = [(a.node_package, a.node_executable) for a in actions if type(a).__name__ == "Node"]
-        expected = [("rqt_gui", "rqt_gui")]
+        expected = [("pe_bringup", "pe-rqt")]
         if aggregator == "true":
             expected.append(("diagnostic_aggregator", "aggregator_node"))
         assert nodes == expected
-    kwargs = monitor_nodes(tmp_path / "v.perspective", aggregator=True)
-    assert kwargs[0]["arguments"] == ["--perspective-file", str(tmp_path / "v.perspective")]
+    kwargs = monitor_nodes("pursuit_2v1", aggregator=True)
+    assert kwargs[0]["arguments"] == ["--scenario", "pursuit_2v1", "--robot-monitor"]
     assert kwargs[1]["parameters"] == [str(analyzers_file())]
+    assert monitor_nodes("open_1v1", aggregator=False)[0]["arguments"] == ["--scenario", "open_1v1"]
 
 
 def test_perspective_command_writes_the_view_and_rejects_a_bad_scenario(tmp_path):
@@ -114,3 +116,20 @@ def test_perspective_command_writes_the_view_and_rejects_a_bad_scenario(tmp_path
                           "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no scenario named 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_pe_rqt_waits_for_the_plotted_topics_of_the_view_and_rejects_a_bad_one(tmp_path):
+    from pe_bringup.rqt_open import plotted_topics
+
+    shipped = data_path("pe_bringup", "config/rqt") / "pe_stack.perspective"
+    assert plotted_topics(shipped) == timing_topics(SHIPPED_SCENARIO)
+    if importlib.util.find_spec("rqt_gui") is None:
+        pytest.skip("rqt not installed: pe-rqt refuses before reading the view")
+    bad = tmp_path / "bad.perspective"
+    bad.write_text("{not json")
+    for args in (["--perspective-file", str(bad)], ["--perspective-file", str(tmp_path / "none")],
+                 ["--scenario", "nope"]):
+        run = subprocess.run([sys.executable, "-m", "pe_bringup.rqt_open", *args],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and run.stderr.startswith("pe-rqt: cannot use the view:"), run.stderr
+        assert "Traceback" not in run.stderr

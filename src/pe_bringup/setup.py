@@ -34,6 +34,7 @@ setup(
         "pe-eval = pe_bringup.evaluate:main",
         "pe-launch = pe_bringup.launcher:main",
         "pe-ros-bench = pe_bringup.bench:main",
+        "pe-rqt = pe_bringup.rqt_open:main",
         "pe-rqt-perspective = pe_bringup.rqt_view:main",
     ]},
 )

@@ -12,8 +12,8 @@ rqt_robot_monitor (``/diagnostics_agg``, the output of the diagnostic
 aggregator with ``config/diagnostics/analyzers.yaml``; full ROS installs only).
 Node names come from :func:`pe_bringup.graph.eval_graph`, so the view follows the
 graph. ``config/rqt/pe_stack.perspective`` is this file for the 1v1 scenarios
-(robots ``pursuer`` and ``evader``); ``monitor.launch.py`` writes one for its
-``scenario`` argument.
+(robots ``pursuer`` and ``evader``); ``pe-rqt --scenario`` and ``monitor.launch.py``
+write one for their ``scenario``.
 
 A perspective is qt_gui's settings tree as JSON: ``{"keys": {...}, "groups":
 {...}}``, each value ``{"type": "repr", "repr": <Python literal>}``; plugin
@@ -50,6 +50,13 @@ def compute_time_topics(scenario: str) -> list[str]:
 def loop_latency_topics(scenario: str) -> list[str]:
     """``/sim/<robot>/loop_latency_ms`` of every robot (std_msgs/Float64, ms)."""
     return [f"/sim/{robot.name}/loop_latency_ms" for robot in load_scenario(scenario).robots]
+
+
+def diagnostic_status_names(scenario: str) -> list[str]:
+    """Names of the statuses the graph publishes on ``/diagnostics`` (:mod:`pe_ros.diagnostics`):
+    each node's own (its full name) and the sim's loop latency per robot."""
+    nodes = [spec.fqn for spec in eval_graph(EvalOptions(scenario=scenario))]
+    return nodes + [f"/sim: loop_latency/{robot.name}" for robot in load_scenario(scenario).robots]
 
 
 def timing_topics(scenario: str) -> list[str]:
@@ -92,12 +99,13 @@ def analyzers_file() -> Path:
     return data_path("pe_bringup", "config/diagnostics") / "analyzers.yaml"
 
 
-def monitor_nodes(perspective_file: str | Path, aggregator: bool) -> list[dict[str, Any]]:
+def monitor_nodes(scenario: str, aggregator: bool) -> list[dict[str, Any]]:
     """Keyword arguments of the ``launch_ros.actions.Node`` actions of ``monitor.launch.py``:
-    rqt (package ``rqt_gui``) opening ``perspective_file`` and, with ``aggregator``, the
-    standard diagnostic aggregator with :func:`analyzers_file`."""
-    nodes = [{"package": "rqt_gui", "executable": "rqt_gui", "output": "screen",
-              "arguments": ["--perspective-file", str(perspective_file)]}]
+    ``pe-rqt`` (:mod:`pe_bringup.rqt_open`: rqt opening the view written for ``scenario``,
+    with rqt_robot_monitor when ``aggregator``) and, with ``aggregator``, the standard
+    diagnostic aggregator with :func:`analyzers_file`."""
+    arguments = ["--scenario", scenario, *(["--robot-monitor"] if aggregator else [])]
+    nodes = [{"package": "pe_bringup", "executable": "pe-rqt", "output": "screen", "arguments": arguments}]
     if aggregator:
         nodes.append({"package": "diagnostic_aggregator", "executable": "aggregator_node",
                       "output": "screen", "parameters": [str(analyzers_file())]})

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from pe_bringup.rqt_view import SHIPPED_SCENARIO, write_perspective
+from pe_sim.cli import UserError, console_main
 from pe_sim.package_data import data_path
 
 #: Hidden (leading underscore): not listed by ``ros2 node list``.
@@ -69,6 +70,7 @@ def discover_topics(topics: list[str], timeout_s: float):
         time.sleep(0.1)
 
 
+@console_main("pe-rqt")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-rqt", description=__doc__.split("\n\n")[0],
                                 epilog="Other arguments are passed to rqt.")
@@ -81,10 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--discovery-timeout", type=float, default=30.0,
                    help="seconds to wait for the plotted topics before opening rqt anyway (default 30)")
     args, rqt_args = p.parse_known_args(argv)
-    if importlib.util.find_spec("rqt_gui") is None:
-        print("pe-rqt: rqt is not installed (a full ROS 2 install has it; see docs/ros_graph.md)",
-              file=sys.stderr)
-        return 2
     try:
         if args.perspective_file:
             perspective = Path(args.perspective_file)
@@ -96,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             perspective = data_path("pe_bringup", "config/rqt") / "pe_stack.perspective"
         topics = plotted_topics(perspective)
     except (FileNotFoundError, ValueError, OSError, SyntaxError, KeyError, TypeError) as exc:
-        print(f"pe-rqt: cannot use the view: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(f"cannot use the view: {exc}") from None
+    if importlib.util.find_spec("rqt_gui") is None:
+        raise UserError("rqt is not installed (a full ROS 2 install has it; see docs/ros_graph.md)")
     print(f"pe-rqt: waiting for the graph's {len(topics)} plotted topics (ROS_DOMAIN_ID "
           f"selects the graph)", file=sys.stderr, flush=True)
     discovery_node, missing = discover_topics(topics, args.discovery_timeout)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pe_bringup.graph import EvalOptions, eval_graph
+from pe_sim.cli import UserError, console_main
 from pe_sim.package_data import data_path
 from pe_sim.scenario import load_scenario
 
@@ -112,6 +113,7 @@ def monitor_nodes(scenario: str, aggregator: bool) -> list[dict[str, Any]]:
     return nodes
 
 
+@console_main("pe-rqt-perspective")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-rqt-perspective", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default=SHIPPED_SCENARIO, help="scenario name or YAML path")
@@ -122,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = write_perspective(args.scenario, args.out, args.robot_monitor)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"pe-rqt-perspective: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     print(path)
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pe_sim.cli import console_main, positive_int, seed_int
 from pe_sim.episode_log import EpisodeLog, simulate_episode
 
 PURSUER_COLOURS = ("#d62728", "#ff7f0e", "#8c564b", "#e377c2")
@@ -67,8 +68,15 @@ def plot_episode(record: EpisodeLog, path: str | Path, *, dpi: int = 110,
         ax.add_patch(Circle(tuple(xy[-1]), record.robot_radii[i], fill=False, ec=c, lw=1.0, zorder=4))
         bad = record.violation_steps(i)
         if bad.size:
-            ax.plot(xy[bad, 0], xy[bad, 1], "x", color="black", ms=6, mew=1.5, zorder=6,
+            # Where the overlap happened (within the step, before any push-out) when recorded;
+            # else the pose after the step.
+            at = (record.contact_pose[bad - 1, i, :2] if record.contact_pose is not None
+                  else xy[bad])
+            ax.plot(at[:, 0], at[:, 1], "x", color="black", ms=6, mew=1.5, zorder=6,
                     label=f"{name} violation ({bad.size} steps)")
+            for cx, cy in at:
+                ax.add_patch(Circle((cx, cy), record.robot_radii[i], fill=False, ec="black",
+                                    lw=0.6, ls=":", zorder=6))
     if record.captured:
         k = record.capture_step
         pursuers = [i for i, r in enumerate(record.robot_roles) if r == "pursuer"]
@@ -103,6 +111,7 @@ def plot_episode(record: EpisodeLog, path: str | Path, *, dpi: int = 110,
     return path
 
 
+@console_main("pe-plot")
 def main(argv: list[str] | None = None) -> int:
     from pe_sim.scenario import load_scenario
     from pe_sim.scripted import KINDS
@@ -111,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="pe-plot", description="Plot one pursuit-evasion episode as a PNG.")
     parser.add_argument("episode", nargs="?", help="an episode recording (.npz from pe_sim.episode_log)")
     parser.add_argument("--scenario", help="simulate an episode of this scenario (name or YAML path)")
-    parser.add_argument("--seed", type=int, default=0, help="episode seed (with --scenario)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="episode seed (with --scenario)")
     parser.add_argument("--pursuer", default="pure_pursuit", choices=KINDS,
                         help="scripted policy of every pursuer (with --scenario)")
     parser.add_argument("--evader", default="flee", choices=KINDS,
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-episode", help="also save the simulated episode's recording here")
     parser.add_argument("-o", "--output", help="PNG path (default: next to the recording, or "
                         "<scenario>_seed<S>.png)")
-    parser.add_argument("--dpi", type=int, default=110)
+    parser.add_argument("--dpi", type=positive_int, default=110)
     args = parser.parse_args(argv)
     if (args.episode is None) == (args.scenario is None):
         parser.error("give either an episode recording or --scenario")

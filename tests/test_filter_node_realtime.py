@@ -192,7 +192,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
             base.pose = list(near)
         command.update(v=robot.v_max, omega=0.0, zero_stamp=False)
         got, status, cmds = phase(2.0, "now stamps at an obstacle 5 cm ahead")
-        assert len(got) >= len(cmds) - 2, (len(got), len(cmds))         # every command answered
+        assert len(got) >= len(cmds) - 5, (len(got), len(cmds))   # answered (late ones: next phase)
         assert got and all(v < 0.5 * robot.v_max for _, v, _ in got)     # 1 m/s at it: never
         # 3. Odometry stops: stops as soon as the state is older than max_state_age, every
         #    command still answered, never a moving command on a stale state.
@@ -200,7 +200,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
         stopped_at = time.monotonic()
         got, status, cmds = phase(1.0, "odometry stopped")
         base.publishing = True
-        assert len(got) >= len(cmds) - 2
+        assert len(got) >= len(cmds) - 5, (len(got), len(cmds))
         for _, values, _ in status:
             if values and float(values["state_age_ms"]) > MAX_STATE_AGE_S * 1e3:
                 assert values["backup"] == "True", values
@@ -244,6 +244,7 @@ def test_filter_node_answers_a_robots_message_timing_safely(tmp_path, ros_domain
         launcher.stop()
         sink.close()
         probe.close()
+    assert len(answers) >= len(sent) - 3, (len(answers), len(sent))     # every command answered
     print(f"\nbase: min clearance from the obstacle {base.min_clearance * 1e3:.2f} mm over "
           f"{len(answers)} answered commands")
     assert base.min_clearance >= 0.0

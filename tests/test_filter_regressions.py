@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pe_safety_filter.config import FilterConfig, load_filter_config
+from pe_safety_filter.config import FilterConfig, filter_config_path, load_filter_config
 from pe_safety_filter.filter import BACKUP_REASONS, SafetyFilter
 from pe_safety_filter.kernel import (
     N_PARAMS,
@@ -28,7 +28,7 @@ from pe_sim.batch import BatchSim
 from pe_sim.config_reader import ConfigError
 from pe_sim.dynamics import wrap_angle
 from pe_sim.safety_geometry import body_clearance, swept_body_clearance
-from pe_sim.scenario import RobotSpec, config_dir, parse_scenario
+from pe_sim.scenario import RobotSpec, parse_scenario
 
 ROBOT = RobotSpec("p", "pursuer", radius=0.15, v_max=1.0, omega_max=2.0)
 NO_TM = np.zeros((0, 3))
@@ -226,7 +226,7 @@ def test_nan_state_age_is_still_stale_and_nan_obstacle_still_backs_up():
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load((config_dir() / "filter" / "vcp_cbf.yaml").read_text())
+    data = yaml.safe_load(filter_config_path("vcp_cbf").read_text())
     mutate(data)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -20,7 +20,7 @@ PACKAGES = sorted(p.name for p in (REPO / "src").iterdir() if (p / "package.xml"
 CORES = ("pe_sim", "pe_safety_filter", "pe_policy", "pe_training")
 ROSDEP = {"numpy": "python3-numpy", "yaml": "python3-yaml", "scipy": "python3-scipy",
           "matplotlib": "python3-matplotlib"}
-PIP = {"stable_baselines3": "stable-baselines3"}
+PIP = {"stable_baselines3": "stable-baselines3", "google": "protobuf"}
 ROS_PACKAGES = {"rclpy", "launch", "launch_ros", "ament_index_python", "rcl_interfaces", "builtin_interfaces",
                 "std_msgs", "geometry_msgs", "nav_msgs", "visualization_msgs", "diagnostic_msgs",
                 "rosgraph_msgs"}

@@ -117,7 +117,7 @@ def _read_parameters(domain: int, nodes: list[str]) -> dict[str, dict[str, objec
         probe.close()
 
 
-def _call(probe: Probe, request, what: str, tries: int = 4, timeout: float = 5.0):
+def _call(probe: Probe, request, what: str, tries: int = 6, timeout: float = 10.0):
     """A service call's result; the request is sent again when its answer does not come
     (a request sent while the service is still being matched can be lost)."""
     for _ in range(tries):

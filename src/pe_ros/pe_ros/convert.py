@@ -257,15 +257,16 @@ def read_obstacle_markers(msg: MarkerArray, namespaces: Sequence[str] = ()) -> O
     lifetime = ignored = 0
     frames: set[str] = set()
     for m in msg.markers:
-        if m.action == Marker.DELETEALL:
+        if m.action == Marker.DELETEALL:   # a new set (possibly empty) in this frame
             found.clear()
+            frames = {m.header.frame_id}
         elif (namespaces and m.ns not in namespaces) or (not namespaces and m.ns == ARENA_NS):
             continue
-        key = (m.ns, m.id)
-        if m.action == Marker.DELETE:
-            found.pop(key, None)
+        elif m.action == Marker.DELETE:
+            found.pop((m.ns, m.id), None)
         elif m.action == Marker.ADD and m.type in OBSTACLE_TYPES:
-            found[key] = (m.pose.position.x, m.pose.position.y, 0.5 * max(m.scale.x, m.scale.y))
+            found[(m.ns, m.id)] = (m.pose.position.x, m.pose.position.y,
+                                   0.5 * max(m.scale.x, m.scale.y))
             frames.add(m.header.frame_id)
         else:
             ignored += m.action == Marker.ADD

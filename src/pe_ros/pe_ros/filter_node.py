@@ -212,12 +212,12 @@ class FilterNode(Node):
         if markers.ignored:
             self.report_once("ignored_markers", f"ignored {markers.ignored} markers on /obstacles "
                              "that are not CYLINDER or SPHERE")
-        if markers.stamp is None and not len(msg.markers):
+        if markers.stamp is None:   # no obstacle marker and no DELETEALL: nothing to say
             return
         if len(markers.frames) > 1:
             self.report_once("mixed_frames", f"obstacle markers in several frames {markers.frames}: "
                              "refused (frame_mismatch)")
-        frame = markers.frames[0] if len(markers.frames) == 1 else "|".join(markers.frames)
+        frame = "|".join(markers.frames) or None   # several frames never match the odometry's
         self.apply(self.gate.on_obstacles(markers.stamp, markers.obstacles, markers.lifetime_ns,
                                           frame, self.ros_now(), time.monotonic()), None)
 

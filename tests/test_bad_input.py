@@ -35,6 +35,8 @@ SCRIPTS = {
     "pe-sim-bench": "pe_sim.bench:main",
     "pe-filter-bench": "pe_safety_filter.bench:main",
     "pe-launch": "pe_bringup.launcher:main",
+    "pe-rqt": "pe_bringup.rqt_open:main",
+    "pe-rqt-perspective": "pe_bringup.rqt_view:main",
 }
 
 
@@ -151,6 +153,11 @@ CASES = [
     # the ROS graph: seeds refused before any node starts
     ("pe-launch", ["eval", "--seed", "-1"], ["--seed", "must be in [0, 2**63)"]),
     ("pe-launch", ["eval", "--seed", str(SEED_LIMIT - 1), E, "2"], ["largest seed"]),
+    # the rqt view
+    ("pe-rqt-perspective", ["--scenario", "bench_1v1_fle", "--out", "{tmp}/v.perspective"],
+     ["no scenario named 'bench_1v1_fle'"]),
+    ("pe-rqt", ["--perspective-file", "{tmp}/missing.perspective"], ["missing.perspective"]),
+    ("pe-rqt", ["--scenario", "bench_1v1_fle"], ["no scenario named 'bench_1v1_fle'"]),
 ]
 
 SCENARIOS = {

@@ -32,5 +32,6 @@ setup(
         "pe-eval = pe_bringup.evaluate:main",
         "pe-launch = pe_bringup.launcher:main",
         "pe-ros-bench = pe_bringup.bench:main",
+        "pe-report = pe_bringup.report.cli:main",
     ]},
 )

@@ -32,13 +32,14 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
 def bootstrap_interval(values: Sequence[float] | np.ndarray, *, statistic: Callable[[np.ndarray], float]
                        = np.mean, level: float = 0.95, resamples: int = 2000,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval (lower, upper) of ``statistic`` over ``values``;
+    """Percentile bootstrap interval (lower, upper) of ``statistic`` over ``values``
+    (resampling along the first axis: rows of a 2-D array are resampled whole);
     (nan, nan) for an empty sample. Vectorised over resamples for the mean and median."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(resamples, x.size))
+    idx = rng.integers(0, len(x), size=(resamples, len(x)))
     samples = x[idx]
     if statistic is np.mean:
         stats = samples.mean(axis=1)

@@ -46,7 +46,8 @@ class Report:
 
 def matrix_description(matrix: Matrix) -> dict[str, Any]:
     return {
-        "episodes": matrix.episodes, "first_seed": matrix.seed, "last_seed": matrix.seed + matrix.episodes - 1,
+        "episodes": matrix.episodes, "first_seed": matrix.seed,
+        "last_seed": matrix.seed + matrix.episodes - 1,
         "blocks": [{"family": b.family, "scenarios": [{"key": s.key, "label": s.label, "base": s.base,
                                                       "changes": [list(c) for c in s.changes]}
                                                      for s in b.scenarios],

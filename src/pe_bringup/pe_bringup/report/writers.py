@@ -69,7 +69,8 @@ def comparison_line(c: dict[str, Any]) -> list[str]:
             f"{c['only_a']} / {c['only_b']}", f"{c['p_value']:.2g}", "yes" if c["real"] else "no"]
 
 
-COMPARISON_HEADER = ("A vs B", "capture A - B", "seeds only A / only B caught", "McNemar p", "real (p < 0.05)")
+COMPARISON_HEADER = ("A vs B", "capture A - B", "seeds only A / only B caught", "McNemar p",
+                     "real (p < 0.05)")
 
 
 def robustness_table(report: Report, block: str, opponent: str) -> str | None:
@@ -96,7 +97,7 @@ def markdown(report: Report, *, figures_dir: str | None = "figures", heading: st
            f"{report.cached_chunks} from the cache). Intervals: 95 %, Wilson for rates, bootstrap over "
            "episodes for times and intervention rates. Violation episodes count robots of either role; "
            "the evader is behind the filter in every row.", ""]
-    for block, scenario, opponent in report.cells():
+    for _block, scenario, opponent in report.cells():
         rows = report.rows_of(scenario, opponent)
         out += [f"{heading}# {scenario} ({rows[0]['scenario_label']}) vs {rows[0]['opponent_label']}", "",
                 markdown_table(TABLE_HEADER, [table_cells(r) for r in rows]), ""]
@@ -109,13 +110,15 @@ def markdown(report: Report, *, figures_dir: str | None = "figures", heading: st
     for block, scenario, opponent in report.cells():
         comparisons = real_comparisons(report, scenario, opponent)
         if comparisons and scenario == block:
-            out += [f"{heading}# Paired comparisons, {scenario} vs {opponent} (same seeds, McNemar exact)", "",
+            out += [f"{heading}# Paired comparisons, {scenario} vs {opponent} (same seeds, McNemar exact)",
+                    "",
                     markdown_table(COMPARISON_HEADER, [comparison_line(c) for c in comparisons]), ""]
     if report.seed_spread:
         out += [f"{heading}# Spread over training seeds", "", markdown_table(
             ("configuration", "scenario", "opponent", "seeds", "capture min-max", "mean (sd)"),
             [[s["config"], s["scenario"], s["opponent"], str(s["seeds"]),
-              f"{100 * s['min']:.1f}-{100 * s['max']:.1f} %", f"{100 * s['mean']:.1f} % ({100 * s['std']:.1f})"]
+              f"{100 * s['min']:.1f}-{100 * s['max']:.1f} %",
+              f"{100 * s['mean']:.1f} % ({100 * s['std']:.1f})"]
              for s in report.seed_spread]), ""]
     else:
         out += ["One training seed per shipped policy: no spread over training seeds to show (model cards "
@@ -155,7 +158,8 @@ def csv_text(report: Report) -> str:
 def json_data(report: Report) -> dict[str, Any]:
     def lean(row: dict[str, Any]) -> dict[str, Any]:
         row = {k: v for k, v in row.items() if k not in ("captured_by_seed", "capture_times_s")}
-        row["roles"] = {role: {k: v for k, v in m.items() if k != "per_episode"} for role, m in row["roles"].items()}
+        row["roles"] = {role: {k: v for k, v in m.items() if k != "per_episode"}
+                        for role, m in row["roles"].items()}
         return row
 
     return {"title": report.title, "command": report.command, "matrix": report.matrix,
@@ -176,7 +180,8 @@ figure.thumb{max-width:31%} figure img{max-width:100%} figcaption{font-size:0.8e
 
 
 def html_table(header, lines, classes=None) -> str:
-    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    out = [f"<table><thead><tr>{head}</tr></thead><tbody>"]
     for k, cells in enumerate(lines):
         cls = f' class="{classes[k]}"' if classes and classes[k] else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")

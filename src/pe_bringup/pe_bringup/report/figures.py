@@ -66,7 +66,7 @@ def distribution(rows: Sequence[dict[str, Any]], role: str, metric: str, ylabel:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(data) + 1.4), dpi=90)
-    ax.boxplot(data, vert=False, whis=(5, 95), showmeans=True, flierprops={"ms": 2})
+    ax.boxplot(data, orientation="horizontal", whis=(5, 95), showmeans=True, flierprops={"ms": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)
     ax.set_xlabel(ylabel)
     ax.set_title(title, fontsize=10)

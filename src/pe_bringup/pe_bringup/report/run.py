@@ -39,8 +39,9 @@ class RowResult:
     played_chunks: int
 
 
-def seed_chunks(row: Row, size: int = CHUNK_EPISODES) -> Iterator[tuple[int, int]]:
-    """(first seed, episodes) of each chunk of ``row``."""
+def seed_chunks(row: Row, size: int | None = None) -> Iterator[tuple[int, int]]:
+    """(first seed, episodes) of each chunk of ``row`` (``size``: :data:`CHUNK_EPISODES`)."""
+    size = size or CHUNK_EPISODES
     for start in range(0, row.episodes, size):
         yield row.seed + start, min(size, row.episodes - start)
 

@@ -1,6 +1,6 @@
 """``pe-report``: run the evaluation matrix (cached, incremental) and write the report.
 
-    pe-report                                  # default matrix, 1000 episodes per row
+    pe-report                                  # default matrix, 500 episodes per row
     pe-report --matrix small --episodes 40     # a quick one
     pe-report --update-readme                  # also regenerate the README's results section
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pe-report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--matrix", default="default", choices=sorted(MATRICES))
-    p.add_argument("--episodes", type=int, default=1000, help="episodes per row")
+    p.add_argument("--episodes", type=int, default=500, help="episodes per row")
     p.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help="first episode seed (held out)")
     p.add_argument("--backend", default="batch", choices=BACKENDS,
                    help="batch: headless simulator; ros: each chunk through pe-launch eval")

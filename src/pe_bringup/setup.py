@@ -33,5 +33,6 @@ setup(
         "pe-launch = pe_bringup.launcher:main",
         "pe-ros-bench = pe_bringup.bench:main",
         "pe-report = pe_bringup.report.cli:main",
+        "pe-record = pe_bringup.recording:main",
     ]},
 )

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help="first episode seed (held out)")
     p.add_argument("--backend", default="batch", choices=BACKENDS,
                    help="batch: headless simulator; ros: each chunk through pe-launch eval")
+    p.add_argument("--domain-id", type=int, default=None,
+                   help="DDS domain of the ros backend (default: a free one)")
     p.add_argument("--filter-config", default="vcp_cbf", help="filter config name or YAML path")
     p.add_argument("--num-envs", type=int, default=256, help="episodes simulated in parallel (batch)")
     p.add_argument("--out", default="results/report", help="report folder")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_matrix(matrix, ResultCache(cache_dir), backend=args.backend,
                              filter_config=args.filter_config, num_envs=args.num_envs,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, domain_id=args.domain_id)
     except KeyboardInterrupt:
         print(f"\npe-report: stopped; finished chunks are kept in {cache_dir}/ (rerun to continue)",
               file=sys.stderr)

@@ -47,9 +47,10 @@ def seed_chunks(row: Row, size: int | None = None) -> Iterator[tuple[int, int]]:
 
 
 def run_matrix(matrix: Matrix, cache: ResultCache, *, backend: str = "batch",
-               filter_config: str = "vcp_cbf", num_envs: int = 256,
-               progress: bool = True) -> list[RowResult]:
-    """Play every row of ``matrix`` (cached chunks are loaded, not played)."""
+               filter_config: str = "vcp_cbf", num_envs: int = 256, progress: bool = True,
+               domain_id: int | None = None) -> list[RowResult]:
+    """Play every row of ``matrix`` (cached chunks are loaded, not played). ``domain_id``:
+    the DDS domain of the ``ros`` backend (default: pe-launch picks a free one)."""
     from tqdm import tqdm
 
     if backend not in BACKENDS:
@@ -71,7 +72,7 @@ def run_matrix(matrix: Matrix, cache: ResultCache, *, backend: str = "batch",
                 if chunk is None:
                     chunk = play_chunk(row, scenario, seed, episodes, backend=backend,
                                        filter_config=filter_config, num_envs=num_envs,
-                                       on_record=lambda _: bar.update(1))
+                                       on_record=lambda _: bar.update(1), domain_id=domain_id)
                     cache.store(key, chunk)
                     played += 1
                 else:
@@ -85,20 +86,21 @@ def run_matrix(matrix: Matrix, cache: ResultCache, *, backend: str = "batch",
 
 
 def play_chunk(row: Row, scenario: Scenario, seed: int, episodes: int, *, backend: str,
-               filter_config: str, num_envs: int, on_record) -> list[EpisodeRecord]:
+               filter_config: str, num_envs: int, on_record,
+               domain_id: int | None = None) -> list[EpisodeRecord]:
     """Play one chunk of a row with ``backend``."""
     by_role = {"pursuer": row.method.source, "evader": row.opponent.source}
     if backend == "batch":
         return evaluate(scenario, by_role, episodes, seed=seed, filter=row.method.filter,
                         filter_config=filter_config, num_envs=num_envs, on_record=on_record).records
-    records = play_chunk_ros(scenario, by_role, seed, episodes, row.method.filter, filter_config)
+    records = play_chunk_ros(scenario, by_role, seed, episodes, row.method.filter, filter_config, domain_id)
     for record in records:
         on_record(record)
     return records
 
 
 def play_chunk_ros(scenario: Scenario, by_role: dict[str, str], seed: int, episodes: int,
-                   filter: str, filter_config: str) -> list[EpisodeRecord]:
+                   filter: str, filter_config: str, domain_id: int | None = None) -> list[EpisodeRecord]:
     """The chunk through the ROS 2 graph: ``pe-launch eval`` in a subprocess."""
     from pe_sim.metrics import read_jsonl
 
@@ -110,6 +112,8 @@ def play_chunk_ros(scenario: Scenario, by_role: dict[str, str], seed: int, episo
         command = [str(launcher), "eval", "--scenario", str(scenario_file), "--pursuer", by_role["pursuer"],
                    "--evader", by_role["evader"], "--episodes", str(episodes), "--seed", str(seed),
                    "--filter", filter, "--filter-config", filter_config, "--out", str(out), "--quiet"]
+        if domain_id is not None:
+            command += ["--domain-id", str(domain_id)]
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not (out / "episodes.jsonl").is_file():

@@ -123,3 +123,32 @@ def test_cli_records_a_scripted_episode_and_refuses_to_overwrite(tmp_path, capsy
     assert main(args) == 0 and (out / "metadata.yaml").is_file()
     assert main(args) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_shipped_viewer_configs_name_recorded_topics(recorded):
+    """The Foxglove layout and the RViz config parse and only name topics a recording has."""
+    from pe_bringup.recording import viewer_config
+
+    _, _, bag = recorded
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    topics = {t["topic_metadata"]["name"] for t in meta["topics_with_message_count"]}
+
+    layout = json.loads(viewer_config("pe_stack.foxglove.json").read_text())
+    panels = layout["configById"]
+    used = set(panels["3D!scene"]["topics"])
+    for panel in panels.values():
+        for path in panel.get("paths", []):
+            used.add(path["value"].split(".")[0])
+        if "topicPath" in panel:
+            used.add(panel["topicPath"].split(".")[0])
+    assert used <= topics and {"/obstacles", "/robots", "/pursuer/cmd_vel"} <= used
+
+    def leaves(node):
+        return [node] if isinstance(node, str) else leaves(node["first"]) + leaves(node["second"])
+
+    assert sorted(leaves(layout["layout"])) == sorted(panels)
+
+    rviz = yaml.safe_load(viewer_config("pe_stack.rviz").read_text())["Visualization Manager"]
+    assert rviz["Global Options"]["Fixed Frame"] == "world"
+    rviz_topics = {d["Topic"]["Value"] for d in rviz["Displays"] if "Topic" in d}
+    assert rviz_topics <= topics and {"/obstacles", "/robots"} <= rviz_topics

@@ -19,6 +19,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         repository_data("config/ros"),
+        repository_data("config/viz"),
         repository_data("launch"),
     ],
     install_requires=["setuptools"],

@@ -21,6 +21,11 @@ stamps = episode time (step k at ``START_NS + k dt``):
   capture radius around pursuers, a red ring on robots the filter corrected;
 * ``/episode`` ``std_msgs/String`` (JSON): start, each step with a violation, end.
 
+Viewers: ``config/viz/pe_stack.foxglove.json`` (Foxglove layout: 3D scene, nominal vs
+filtered commands, filter state, episode events) and ``config/viz/pe_stack.rviz``
+(RViz: markers and odometry, top-down), installed with pe_bringup
+(:func:`viewer_config`).
+
 Trajectories come from :mod:`pe_policy.replay` (episode records are replayed from
 their seed), so a recording of a ROS-graph run equals the graph's episode.
 """
@@ -111,6 +116,16 @@ class Messages:
             scale=self.make("geometry_msgs/msg/Vector3", x=scale[0], y=scale[1], z=scale[2]),
             color=self.make("std_msgs/msg/ColorRGBA", r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3]),
             points=list(points))
+
+
+def viewer_config(name: str) -> Path:
+    """A shipped viewer config: ``pe_stack.foxglove.json`` or ``pe_stack.rviz``."""
+    from pe_sim.package_data import data_path
+
+    path = data_path("pe_bringup", "config/viz") / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no viewer config {name!r} in {path.parent}")
+    return path
 
 
 def step_ns(log: EpisodeLog, k: int) -> int:

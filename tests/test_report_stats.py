@@ -60,3 +60,17 @@ def test_bootstrap_resamples_rows_whole_for_ratios():
     pairs = np.array([[1.0, 10.0], [3.0, 10.0], [0.0, 10.0], [4.0, 10.0]])
     lo, hi = bootstrap_interval(pairs, statistic=lambda s: s[:, 0].sum() / s[:, 1].sum(), resamples=500)
     assert 0.0 <= lo <= 0.2 <= hi <= 0.4
+
+
+def test_training_seed_spread_over_methods_of_one_configuration():
+    from pe_bringup.report.analysis import training_seed_spread
+
+    def row(method, scenario, capture):
+        return {"method": method, "scenario": scenario, "opponent": "flee", "capture_rate": {"value": capture}}
+
+    rows = [row("a_seed1", "s", 0.6), row("a_seed2", "s", 0.7), row("a_seed3", "s", 0.8),
+            row("a_seed1", "t", 0.5), row("b", "s", 0.1)]
+    spread = training_seed_spread(rows, {"a": ["a_seed1", "a_seed2", "a_seed3"], "b": ["b"]})
+    assert len(spread) == 1                      # scenario t has one seed played, b one seed
+    assert spread[0]["seeds"] == 3 and spread[0]["min"] == 0.6 and spread[0]["max"] == 0.8
+    assert spread[0]["mean"] == pytest.approx(0.7) and spread[0]["std"] == pytest.approx(0.1)

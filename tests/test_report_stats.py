@@ -66,7 +66,8 @@ def test_training_seed_spread_over_methods_of_one_configuration():
     from pe_bringup.report.analysis import training_seed_spread
 
     def row(method, scenario, capture):
-        return {"method": method, "scenario": scenario, "opponent": "flee", "capture_rate": {"value": capture}}
+        return {"method": method, "scenario": scenario, "opponent": "flee",
+                "capture_rate": {"value": capture}}
 
     rows = [row("a_seed1", "s", 0.6), row("a_seed2", "s", 0.7), row("a_seed3", "s", 0.8),
             row("a_seed1", "t", 0.5), row("b", "s", 0.1)]

@@ -35,5 +35,6 @@ setup(
         "pe-ros-bench = pe_bringup.bench:main",
         "pe-report = pe_bringup.report.cli:main",
         "pe-record = pe_bringup.recording:main",
+        "pe-live = pe_bringup.live:main",
     ]},
 )

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                           wall_time_s=time.perf_counter() - started, thumbnails=not args.no_thumbnails)
     paths = write_report(report, args.out)
     if args.update_readme:
-        update_readme(args.update_readme, markdown(report, figures_dir=None, heading="###"))
+        update_readme(args.update_readme, markdown(report, figures_dir=None, heading="###", variants=False))
     print(f"{len(report.rows)} rows, {matrix.episodes} episodes each, "
           f"{report.wall_time_s:.0f} s ({report.played_chunks} chunks played, {report.cached_chunks} cached)")
     for kind, path in paths.items():

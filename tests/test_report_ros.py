@@ -38,3 +38,23 @@ def test_ros_backend_equals_batch_on_a_robustness_variant(tmp_path):
     assert ros[0].played_chunks == batch[0].played_chunks == 1      # different cache keys per backend
     assert len(ros[0].records) == 2
     assert [comparable(r) for r in ros[0].records] == [comparable(r) for r in batch[0].records]
+
+
+def test_episodes_of_the_ros_graph_are_recorded(tmp_path):
+    """What ``pe-launch eval --record`` will do: the graph's records (policies named by
+    path) replayed exactly and written as rosbag2 folders."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pe_bringup.recording import record_results
+    from pe_policy.policy import resolve_source
+
+    launcher = Path(sys.executable).with_name("pe-launch")
+    done = subprocess.run([str(launcher), "eval", "--scenario", "bench_1v1_flee", "--episodes", "2",
+                           "--pursuer", resolve_source("pursuer_bench_flee"), "--evader", "scripted:flee",
+                           "--filter", "all", "--out", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    bags = record_results(tmp_path)                  # raises if a replay differs from its record
+    assert len(bags) == 2 and all((b / "metadata.yaml").is_file() for b in bags)

@@ -44,6 +44,10 @@ def test_policy_names_of_records_map_back_to_sources():
     assert source_of_policy_name("pursuer_bench_flee_filter.onnx +filter") == \
         ("pursuer_bench_flee_filter", True)
     assert source_of_policy_name("scripted:flee") == ("scripted:flee", False)
+    from pe_policy.policy import resolve_source
+
+    path = resolve_source("pursuer_bench_flee")
+    assert source_of_policy_name(f"{path} +filter") == (path, True)
     with pytest.raises(ValueError, match="not a shipped policy"):
         source_of_policy_name("my_policy.onnx +filter")
 

@@ -263,19 +263,25 @@ def bag_name(log: EpisodeLog) -> str:
     return f"{log.scenario_name}_seed{log.seed}"
 
 
-def record_results(results_dir: str | Path, *, limit: int | None = None, filter_config: str = "vcp_cbf",
-                   overrides: dict[str, str] | None = None) -> list[Path]:
+def record_results(results_dir: str | Path, *, limit: int | None = None, scenario: str | None = None,
+                   filter_config: str = "vcp_cbf", overrides: dict[str, str] | None = None) -> list[Path]:
     """Recordings of the episodes of an evaluation folder (``episodes.jsonl`` of ``pe-eval``
     or ``pe-launch eval --out DIR``): the first ``limit`` episodes (all if None) are
-    replayed from their seeds and written to ``DIR/bags/<scenario>_seed<S>/``."""
-    from pe_policy.replay import replay_record
+    replayed from their seeds (a replay that differs from its record raises
+    RuntimeError) and written to ``DIR/bags/<scenario>_seed<S>/``.
+    ``scenario`` (name or YAML path) when the records' scenario name is not a shipped
+    one; ``overrides`` maps robot names to policy sources the records do not name."""
+    from pe_policy.replay import check_replay, replay_record
     from pe_sim.metrics import read_jsonl
 
     results_dir = Path(results_dir)
     records = read_jsonl(results_dir / "episodes.jsonl")
     out = []
     for record in records[:limit]:
-        log = replay_record(record, overrides=overrides, filter_config=filter_config)
+        log = replay_record(record, scenario=scenario, overrides=overrides, filter_config=filter_config)
+        problems = check_replay(log, record)
+        if problems:
+            raise RuntimeError(f"episode {record.seed} replays differently: {'; '.join(problems)}")
         out.append(write_episode_bag(log, results_dir / "bags" / bag_name(log), overwrite=True))
     return out
 

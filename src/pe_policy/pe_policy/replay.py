@@ -15,6 +15,7 @@ the record it came from.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -78,13 +79,16 @@ def play_recorded(scenario: Scenario, players: Players, seed: int) -> EpisodeLog
 
 def source_of_policy_name(name: str) -> tuple[str, bool]:
     """(policy source, filtered) for a policy name as written in episode records, e.g.
-    ``pursuer_bench_flee_filter.onnx +filter`` -> (``pursuer_bench_flee_filter``, True).
+    ``pursuer_bench_flee_filter.onnx +filter`` -> (``pursuer_bench_flee_filter``, True); an
+    existing ``.onnx`` path is its own source.
     Raises ValueError for a learned policy that is not shipped (give its path instead)."""
     filtered = name.endswith(FILTER_SUFFIX)
     base = name[: -len(FILTER_SUFFIX)] if filtered else name
     if base.startswith(SCRIPTED_PREFIX):
         return base, filtered
-    stem = base[: -len(".onnx")] if base.endswith(".onnx") else base
+    if base.endswith(".onnx") and Path(base).is_file():
+        return base, filtered                        # a path, as the ROS graph's records name them
+    stem = Path(base).stem if base.endswith(".onnx") else base
     if stem in shipped_policies():
         return stem, filtered
     raise ValueError(f"policy {base!r} of the record is not a shipped policy: name its .onnx file "

@@ -50,6 +50,8 @@ def test_cache_is_reused_and_a_new_row_plays_alone(played):
     cache, first = played
     again = run_matrix(tiny_matrix(), cache, progress=False)
     assert sum(r.played_chunks for r in again) == 0
+    assert [r.play_time_s for r in again] == [r.play_time_s for r in first]   # recorded when played
+    assert all(r.play_time_s > 0 for r in first)
     assert [r.records for r in again] == [r.records for r in first]
     grown = run_matrix(tiny_matrix(methods=(PN, POSTHOC, NO_FILTER, Method(
         "bn", "BarrierNet PPO", "barriernet_ppo_bench_long"))), cache, progress=False)
@@ -62,8 +64,8 @@ def test_a_stopped_run_keeps_its_finished_chunks(tmp_path, monkeypatch):
     class StopsAfterThree(ResultCache):
         stored = 0
 
-        def store(self, key, records):
-            super().store(key, records)
+        def store(self, key, records, play_time_s=None):
+            super().store(key, records, play_time_s)
             StopsAfterThree.stored += 1
             if StopsAfterThree.stored == 3:
                 raise KeyboardInterrupt

@@ -69,9 +69,17 @@ class ResultCache:
         path = self.path(key)
         return read_jsonl(path) if path.is_file() else None
 
-    def store(self, key: str, records: list[EpisodeRecord]) -> None:
-        """Write ``records`` under ``key`` atomically (a partial file is never seen)."""
+    def play_time_s(self, key: str) -> float | None:
+        """Wall time (s) it took to play the chunk ``key``, if recorded."""
+        meta = self.folder / f"{key}.meta.json"
+        return float(json.loads(meta.read_text())["play_time_s"]) if meta.is_file() else None
+
+    def store(self, key: str, records: list[EpisodeRecord], play_time_s: float | None = None) -> None:
+        """Write ``records`` under ``key`` atomically (a partial file is never seen), and
+        the wall time it took to play them."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        if play_time_s is not None:
+            (self.folder / f"{key}.meta.json").write_text(json.dumps({"play_time_s": play_time_s}) + "\n")
         tmp = self.path(key).with_suffix(f".tmp{os.getpid()}")
         tmp.write_text("".join(r.to_json() + "\n" for r in records))
         os.replace(tmp, self.path(key))

@@ -35,6 +35,7 @@ class Report:
     wall_time_s: float = 0.0
     played_chunks: int = 0
     cached_chunks: int = 0
+    play_time_s: float | None = None    # wall time of playing every row, cached ones included
 
     def cells(self) -> list[tuple[str, str, str]]:
         """(block, scenario, opponent) in matrix order."""
@@ -63,7 +64,9 @@ def build_report(matrix: Matrix, results: Sequence[RowResult], *, command: str, 
         title=title, command=command, matrix=matrix_description(matrix), rows=rows,
         comparisons=paired_comparisons(rows), seed_spread=training_seed_spread(rows, seed_groups(matrix)),
         wall_time_s=wall_time_s, played_chunks=sum(r.played_chunks for r in results),
-        cached_chunks=sum(r.cached_chunks for r in results))
+        cached_chunks=sum(r.cached_chunks for r in results),
+        play_time_s=None if any(r.play_time_s is None for r in results)
+        else sum(r.play_time_s for r in results))
     report.figures = make_figures(report, results if thumbnails else [])
     return report
 

@@ -37,6 +37,7 @@ class RowResult:
     records: list[EpisodeRecord]
     cached_chunks: int
     played_chunks: int
+    play_time_s: float | None = None     # wall time of playing every chunk (None: not recorded)
 
 
 def seed_chunks(row: Row, size: int | None = None) -> Iterator[tuple[int, int]]:
@@ -66,20 +67,25 @@ def run_matrix(matrix: Matrix, cache: ResultCache, *, backend: str = "batch",
             bar.set_description(row.label[:60])
             records: list[EpisodeRecord] = []
             cached = played = 0
+            play_time: float | None = 0.0
             for seed, episodes in seed_chunks(row):
                 key = chunk_key(row, scenario, seed, episodes, filter_config, backend)
                 chunk = cache.load(key)
                 if chunk is None:
+                    started = time.perf_counter()
                     chunk = play_chunk(row, scenario, seed, episodes, backend=backend,
                                        filter_config=filter_config, num_envs=num_envs,
                                        on_record=lambda _: bar.update(1), domain_id=domain_id)
-                    cache.store(key, chunk)
+                    seconds = time.perf_counter() - started
+                    cache.store(key, chunk, seconds)
                     played += 1
                 else:
                     bar.update(len(chunk))
                     cached += 1
+                    seconds = cache.play_time_s(key)
+                play_time = None if play_time is None or seconds is None else play_time + seconds
                 records += chunk
-            results.append(RowResult(row, scenario, records, cached, played))
+            results.append(RowResult(row, scenario, records, cached, played, play_time))
     finally:
         bar.close()
     return results

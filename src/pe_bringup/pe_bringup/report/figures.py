@@ -106,7 +106,7 @@ def trajectory_thumbnail(log: EpisodeLog, title: str) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 4.6), dpi=80)
     draw_episode(ax, log, legend=False, title=title)
-    ax.title.set_fontsize(8)
+    ax.title.set_fontsize(7)
     ax.tick_params(labelsize=6)
     ax.xaxis.label.set_fontsize(7)
     ax.yaxis.label.set_fontsize(7)

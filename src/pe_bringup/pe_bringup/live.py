@@ -20,7 +20,10 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from pe_bringup.recording import COLOURS, episode_events, step_ns
 from pe_sim.episode_log import EpisodeLog
@@ -45,8 +48,39 @@ def _cylinder(x: float, y: float, diameter: float, height: float, rgba: Sequence
                                                                           a=rgba[3]))
 
 
+@dataclass(frozen=True)
+class SceneLayout:
+    """What does not change during an episode: arena (m), robots and capture radius."""
+
+    arena: tuple[float, float]
+    names: tuple[str, ...]
+    roles: tuple[str, ...]
+    radii: tuple[float, ...]
+    capture_radius: float
+
+    @classmethod
+    def of_log(cls, log: EpisodeLog) -> SceneLayout:
+        return cls(tuple(log.arena), tuple(log.robot_names), tuple(log.robot_roles), tuple(log.robot_radii),
+                   log.capture_radius)
+
+    @classmethod
+    def of_scenario(cls, scenario) -> SceneLayout:
+        return cls((scenario.arena_width, scenario.arena_height), tuple(r.name for r in scenario.robots),
+                   tuple(r.role for r in scenario.robots), tuple(r.radius for r in scenario.robots),
+                   scenario.capture_radius)
+
+
 def scene_update(log: EpisodeLog, k: int) -> Any:
     """The ``foxglove.SceneUpdate`` of step row ``k`` of ``log`` (k = 0: the start)."""
+    corrected = [log.intervened is not None and k > 0 and bool(log.intervened[k - 1, i])
+                 for i in range(len(log.robot_names))]
+    return scene_of_state(SceneLayout.of_log(log), step_ns(log, k), log.obstacles, log.pose[k], corrected)
+
+
+def scene_of_state(layout: SceneLayout, stamp: int, obstacles: np.ndarray, poses: np.ndarray,
+                   corrected: Sequence[bool]) -> Any:
+    """A ``foxglove.SceneUpdate``: arena, ``obstacles`` (M, 3: x, y, r in m), each robot at
+    ``poses`` (N, 3: x, y, theta), rings on the ``corrected`` ones; stamped ``stamp`` ns."""
     from foxglove.messages import (
         ArrowPrimitive,
         Color,
@@ -58,9 +92,8 @@ def scene_update(log: EpisodeLog, k: int) -> Any:
         Timestamp,
     )
 
-    stamp = step_ns(log, k)
     when = Timestamp(sec=stamp // 1_000_000_000, nsec=stamp % 1_000_000_000)
-    hw, hh = 0.5 * log.arena[0], 0.5 * log.arena[1]
+    hw, hh = 0.5 * layout.arena[0], 0.5 * layout.arena[1]
     arena = LinePrimitive(type=LinePrimitiveLineType.LineStrip, pose=_pose(0, 0), thickness=0.05,
                           scale_invariant=False, color=Color(r=0.0, g=0.0, b=0.0, a=1.0),
                           points=[Point3(x=x, y=y, z=0.0) for x, y in
@@ -69,16 +102,16 @@ def scene_update(log: EpisodeLog, k: int) -> Any:
         SceneEntity(timestamp=when, frame_id=FRAME, id="arena", lines=[arena]),
         SceneEntity(timestamp=when, frame_id=FRAME, id="obstacles",
                     cylinders=[_cylinder(x, y, 2 * r, 0.5, (0.5, 0.5, 0.5, 1.0), 0.25)
-                               for x, y, r in log.obstacles]),
+                               for x, y, r in obstacles]),
     ]
-    robots = zip(log.robot_names, log.robot_roles, log.robot_radii, strict=True)
+    robots = zip(layout.names, layout.roles, layout.radii, strict=True)
     for i, (name, role, radius) in enumerate(robots):
-        x, y, th = log.pose[k, i]
+        x, y, th = poses[i]
         r, g, b = COLOURS.get(role, (0.3, 0.3, 0.3))
         cylinders = [_cylinder(x, y, 2 * radius, 0.2, (r, g, b, 1.0), 0.1)]
         if role == "pursuer":
-            cylinders.append(_cylinder(x, y, 2 * log.capture_radius, 0.02, (r, g, b, 0.25), 0.01))
-        if log.intervened is not None and k > 0 and bool(log.intervened[k - 1, i]):
+            cylinders.append(_cylinder(x, y, 2 * layout.capture_radius, 0.02, (r, g, b, 0.25), 0.01))
+        if corrected[i]:
             cylinders.append(_cylinder(x, y, 4 * radius, 0.02, (0.9, 0.1, 0.1, 0.8), 0.3))
         arrow = ArrowPrimitive(pose=_pose(x, y, th, 0.2), shaft_length=2.0 * radius, shaft_diameter=0.06,
                                head_length=radius, head_diameter=0.15,
@@ -136,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pe-live", description="Serve one pursuit-evasion episode live to "
                                      "Foxglove (WebSocket, foxglove-sdk; no ROS needed).")
     add_episode_arguments(parser)
+    parser.add_argument("--graph", action="store_true",
+                        help="serve a running ROS 2 graph of --scenario instead of one episode")
+    parser.add_argument("--domain-id", type=int, default=None,
+                        help="with --graph: the graph's DDS domain (default: ROS_DOMAIN_ID or 0)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--speed", type=float, default=1.0, help="x real time")
@@ -143,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be positive")
+    if args.graph:
+        return serve_graph(args, parser)
     try:
         log = load_episode(args, parser)
     except (ValueError, KeyError, FileNotFoundError) as error:
@@ -163,6 +202,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        view.close()
+    return 0
+
+
+def serve_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``pe-live --graph``: forward a running graph until Ctrl-C."""
+    import os
+
+    from pe_bringup.live_graph import GraphBridge
+    from pe_sim.scenario import load_scenario
+
+    if not args.scenario:
+        parser.error("--graph needs --scenario (the graph's robots)")
+    domain = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    try:
+        scenario = load_scenario(args.scenario)
+        view = LiveView(args.host, args.port)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"pe-live: error: {error}", file=sys.stderr)
+        return 2
+    bridge = GraphBridge(scenario, view, domain)
+    print(f"ROS domain {domain} -> Foxglove: open connection ws://{args.host}:{view.port}; Ctrl-C stops",
+          flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.close()
         view.close()
     return 0
 

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--update-readme: {args.update_readme}: no such file")
     cache_dir = Path(args.cache)
     if args.fresh and cache_dir.is_dir():
-        for stale in cache_dir.glob("*.jsonl"):
+        for stale in [*cache_dir.glob("*.jsonl"), *cache_dir.glob("*.meta.json")]:
             stale.unlink()
     matrix = MATRICES[args.matrix](args.episodes, args.seed)
     started = time.perf_counter()

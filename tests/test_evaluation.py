@@ -66,7 +66,8 @@ def test_json_lines_round_trip(tmp_path, seed_scenario):
 def test_pe_eval_cli_writes_records_and_summary(tmp_path, capsys):
     out = tmp_path / "eval"
     assert pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "12", "--pursuer", "scripted:pure_pursuit",
-                    "--evader", "scripted:random", "--out", str(out), "--num-envs", "5"]) == 0
+                    "--evader", "scripted:random", "--out", str(out), "--num-envs", "5",
+                    "--filter", "none", "--no-progress"]) == 0
     lines = (out / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 12
     summary = json.loads((out / "summary.json").read_text())
@@ -75,7 +76,75 @@ def test_pe_eval_cli_writes_records_and_summary(tmp_path, capsys):
     assert "capture rate" in capsys.readouterr().out
 
 
-def test_pe_eval_rejects_unknown_policy_source(tmp_path):
-    with pytest.raises(ValueError, match="scripted:<kind>"):
-        pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "1", "--pursuer", "chase",
-                 "--out", str(tmp_path)])
+def test_pe_eval_rejects_unknown_policy_source(tmp_path, capsys):
+    assert pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "1", "--pursuer", "chase",
+                    "--out", str(tmp_path)]) == 2
+    assert "scripted:<kind>" in capsys.readouterr().err
+
+
+def test_interrupted_pe_eval_keeps_finished_episodes(tmp_path, monkeypatch, capsys):
+    """Ctrl-C after some episodes: their lines are on disk, the summary covers them, exit 130."""
+    import pe_bringup.evaluate as cli
+
+    real = cli.evaluate
+
+    def interrupted_after_seven(*args, on_record, **kwargs):
+        def record_then_stop(record):
+            on_record(record)
+            if record_then_stop.count == 6:
+                raise KeyboardInterrupt
+            record_then_stop.count += 1
+
+        record_then_stop.count = 0
+        return real(*args, on_record=record_then_stop, **kwargs)
+
+    monkeypatch.setattr(cli, "evaluate", interrupted_after_seven)
+    out = tmp_path / "eval"
+    code = pe_eval(["--scenario", "seed_1v1_2obs", "--episodes", "40", "--num-envs", "4",
+                    "--pursuer", "scripted:pure_pursuit", "--evader", "scripted:random", "--out", str(out)])
+    assert code == 130
+    lines = (out / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 7
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 7 and summary["interrupted"] and summary["episodes_requested"] == 40
+    assert "kept 7 of 40" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_refused_before_playing(tmp_path, monkeypatch, capsys):
+    import pe_bringup.evaluate as cli
+
+    monkeypatch.setattr(cli, "evaluate", lambda *a, **k: pytest.fail("played episodes"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert pe_eval(["--episodes", "1", "--out", str(blocker / "sub")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_summary_identifies_scenario_content_and_policy_files(tmp_path):
+    import yaml
+
+    from pe_policy.evaluate import evaluate
+    from pe_sim.scenario import load_scenario, scenario_path
+
+    data = yaml.safe_load(scenario_path("bench_1v1_flee").read_text())
+    copy = tmp_path / "bench_1v1_flee.yaml"
+    copy.write_text(yaml.safe_dump(data))
+    data["robots"][1]["v_max"] = 0.9
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(data))
+    shipped = load_scenario("bench_1v1_flee")
+    assert load_scenario(str(copy)).content_hash() == shipped.content_hash()
+    assert load_scenario(str(edited)).content_hash() != shipped.content_hash()
+    result = evaluate(str(edited), {"pursuer": "pursuer_bench_flee_filter", "evader": "scripted:flee"}, 2,
+                      filter="none")
+    assert result.summary["scenario"] == "bench_1v1_flee"
+    assert result.summary["scenario_hash"] == load_scenario(str(edited)).content_hash()
+    pursuer = result.summary["policy_files"]["pursuer"]
+    assert len(pursuer["sha256"]) == 64 and pursuer["file"].endswith("pursuer_bench_flee_filter.onnx")
+
+
+def test_refused_policy_leaves_no_records_file(tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert pe_eval(["--episodes", "2", "--evader", "pursuer_bench_flee", "--out", str(out)]) == 2
+    assert "trained for a pursuer" in capsys.readouterr().err
+    assert not (out / "episodes.jsonl").exists()

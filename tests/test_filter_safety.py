@@ -1,6 +1,7 @@
 """The filter's promise, checked from true geometry with code independent of the barriers:
-a robot that starts safe is safe after one exact step with the filtered command, for
-any nominal command; a nominal command that is already safe is left unchanged."""
+a robot that starts safe stays safe during the whole exact step with the filtered
+command (closed-form swept clearance, and dense samples of the arc), for any nominal
+command; a nominal command that is already safe is left unchanged."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from pe_safety_filter.config import FilterConfig, load_filter_config
 from pe_safety_filter.filter import BACKUP_REASONS, SafetyFilter
 from pe_sim.dynamics import unicycle_step
-from pe_sim.safety_geometry import body_clearance
+from pe_sim.safety_geometry import arc_point_distance, body_clearance, swept_body_clearance
 from pe_sim.scenario import RobotSpec
 
 BAD = [math.nan, math.inf, -math.inf, 1e300, -1e300, 0.0]
@@ -24,6 +25,21 @@ def _teammate_clearance(p, r, teammates, radii):
     if len(teammates) == 0:
         return np.inf
     return float(np.min(np.hypot(*(teammates[:, :2] - p[:2]).T) - r - radii))
+
+
+def _sampled_clearance(pose, u, dt, r, obstacles, hw, hh, n=64):
+    """Least clearance over n + 1 evenly spaced times of the step (sampled, not exact)."""
+    return min(body_clearance(unicycle_step(pose, u, t), r, obstacles, hw, hh)
+               for t in np.linspace(0.0, dt, n + 1))
+
+
+def _swept_teammate_clearance(pose, u, dt, r, teammates, radii):
+    """Least clearance of the arc from every teammate's disc (radii include the reach)."""
+    out = np.inf
+    for t, rt in zip(teammates, radii, strict=True):
+        d, _ = arc_point_distance(pose[0], pose[1], pose[2], u[0], u[1], dt, t[0], t[1])
+        out = min(out, d - r - rt)
+    return out
 
 
 def _cbf_slack(pose, u, cfg, robot, obstacles, hw, hh, teammates, radii):
@@ -115,10 +131,17 @@ def test_filtered_next_state_is_safe_and_safe_nominal_is_unchanged(world):
     nxt = unicycle_step(pose, u, dt)
     after = body_clearance(nxt, robot.radius, obstacles, hw, hh)
     assert after >= min(now, cfg.margin) >= 0.0
-    moved = not np.array_equal(nxt[:2], pose[:2])
+    # The whole step, not only its end: closed form and dense samples.
+    swept, _ = swept_body_clearance(pose, u, dt, robot.radius, obstacles, hw, hh)
+    assert swept >= min(now, cfg.margin)
+    assert _sampled_clearance(pose, u, dt, robot.radius, obstacles, hw, hh) >= min(now, cfg.margin)
+    moved = u[0] != 0.0
     if moved:
-        # Out of every teammate's one-step reachable disc (v_max dt, the default reach).
+        # Out of every teammate's one-step reachable disc (v_max dt, the default reach),
+        # along the whole arc.
         assert _teammate_clearance(nxt, robot.radius, teammates, radii + robot.v_max * dt) >= 0.0
+        assert _swept_teammate_clearance(pose, u, dt, robot.radius, teammates,
+                                         radii + robot.v_max * dt) >= cfg.margin
     event(f"tier {res.tier}")
     assert (res.tier == "backup") == (res.backup_reason is not None)
     assert res.intervened == (res.correction_size > 1e-3)
@@ -127,10 +150,10 @@ def test_filtered_next_state_is_safe_and_safe_nominal_is_unchanged(world):
     if np.all(np.isfinite(u_nom)):
         ref = np.clip(u_nom, [robot.v_min, -robot.omega_max], [robot.v_max, robot.omega_max])
         slack = _cbf_slack(pose, ref, cfg, robot, obstacles, hw, hh, teammates, radii)
-        n_ref = unicycle_step(pose, ref, dt)
-        ok_next = (body_clearance(n_ref, robot.radius, obstacles, hw, hh) >= min(now, cfg.margin)
-                   and (ref[0] == 0.0 or _teammate_clearance(n_ref, robot.radius, teammates,
-                                                             radii + robot.v_max * dt) >= cfg.margin))
+        swept_ref, _ = swept_body_clearance(pose, ref, dt, robot.radius, obstacles, hw, hh)
+        ok_next = (swept_ref >= min(now, cfg.margin)
+                   and (ref[0] == 0.0 or _swept_teammate_clearance(
+                       pose, ref, dt, robot.radius, teammates, radii + robot.v_max * dt) >= cfg.margin))
         if np.all(slack > 1e-6 * (1.0 + np.abs(slack))) and ok_next:
             event("safe nominal: checked unchanged")
             assert np.array_equal(u, ref)

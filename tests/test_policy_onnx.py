@@ -3,6 +3,8 @@ role checks, batch and single observations, and the common Policy interface."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -137,3 +139,49 @@ def test_non_policy_onnx_is_refused(tmp_path, seed_scenario):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     with pytest.raises(PolicyContractError, match="not an exported pe policy"):
         OnnxPolicy(path, seed_scenario, 0)
+
+
+def test_export_is_byte_identical_anywhere_and_free_of_paths(exported, tmp_path, monkeypatch):
+    model, env, first = exported
+    meta = read_metadata(first, str(first))
+    (tmp_path / "elsewhere" / "deeper").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    second = export_onnx(model.policy, env, tmp_path / "elsewhere" / "deeper" / "again.onnx", meta)
+    data = second.read_bytes()
+    assert data == first.read_bytes()
+    for marker in (b"site-packages", b".py\"", b".py:", str(Path(__file__).parents[1]).encode(),
+                   str(tmp_path).encode(), b"stack_trace"):
+        assert marker not in data, marker
+    proto = onnx.load(str(second))
+    assert all(len(node.metadata_props) == 0 and not node.doc_string for node in proto.graph.node)
+
+
+def test_envelope_is_carried_and_checked(exported, seed_scenario, tmp_path):
+    import dataclasses
+    import warnings
+
+    from pe_policy.contract import Envelope
+    from pe_policy.evaluate import check_envelopes
+    from pe_sim.cli import UserError
+
+    model, env, _ = exported
+    meta = dataclasses.replace(read_metadata(exported[2], "x"), envelope=Envelope.of(seed_scenario))
+    path = export_onnx(model.policy, env, tmp_path / "enveloped.onnx", meta)
+    policy = OnnxPolicy(path, seed_scenario, 0)
+    assert policy.metadata.envelope == Envelope.of(seed_scenario)
+    check_envelopes(seed_scenario, [policy], strict=True)  # inside: silent
+    faster = dataclasses.replace(seed_scenario, robots=tuple(
+        dataclasses.replace(r, v_max=2 * r.v_max) for r in seed_scenario.robots))
+    crowded = dataclasses.replace(seed_scenario, obstacles=dataclasses.replace(
+        seed_scenario.obstacles, count=(6, 8)))
+    for outside, what in ((faster, "v_max"), (crowded, "obstacle_count")):
+        with pytest.raises(UserError, match=what):
+            check_envelopes(outside, [policy], strict=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_envelopes(outside, [policy], strict=False)
+        assert any(what in str(w.message) for w in caught)
+    shipped = OnnxPolicy(exported[2], seed_scenario, 0)  # no envelope: only its obstacle slots
+    check_envelopes(faster, [shipped], strict=True)
+    with pytest.raises(UserError, match="observation holds the nearest 4"):
+        check_envelopes(crowded, [shipped], strict=True)

@@ -20,7 +20,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from ros_probe import Probe, world_odometry  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
@@ -56,45 +55,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _env(domain: int) -> dict[str, str]:
     return {**os.environ, "ROS_DOMAIN_ID": str(domain)}
-
-
-class Probe:
-    """The test's own node, in its own context, spun in a background thread."""
-
-    def __init__(self, domain: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("test_probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.lock = threading.Lock()
-        self._stop = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self._stop = True
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-    def wait_until(self, predicate, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self.lock:
-                if predicate():
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -214,6 +174,7 @@ PARAMS_YAML = """\
     policy: scripted:pure_pursuit
 /**/safety_filter:
   ros__parameters:
+    pairing: stamp
     nominal_timeout: 0.3
     watchdog_rate: 25.0
 """
@@ -225,11 +186,11 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS_YAML)
     specs = [
-        NodeSpec("pe_policy", "pe_policy_node", "policy", "/pursuer", (str(params),),
+        NodeSpec("pe_ros", "pe_policy_node", "policy", "/pursuer", (str(params),),
                  (("robot", "pursuer"),)),
-        NodeSpec("pe_safety_filter", "pe_safety_filter_node", "safety_filter", "/pursuer", (str(params),),
+        NodeSpec("pe_ros", "pe_safety_filter_node", "safety_filter", "/pursuer", (str(params),),
                  (("robot", "pursuer"),)),
-        NodeSpec("pe_safety_filter", "pe_safety_filter_node", "safety_filter", "/evader", (str(params),),
+        NodeSpec("pe_ros", "pe_safety_filter_node", "safety_filter", "/evader", (str(params),),
                  (("robot", "evader"),)),
     ]
     probe = Probe(domain)
@@ -271,7 +232,7 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
         for i, r in enumerate(("pursuer", "evader")):
             if r in robots:
                 p, v = sim.pose[0, i], sim.velocity[0, i]
-                odom_pub[r].publish(convert.fill_odometry(Odometry(), stamp, *p, *v))
+                odom_pub[r].publish(world_odometry(stamp, *p, *v))
 
     log = tmp_path / "nodes.log"
     sink = log.open("w")
@@ -381,7 +342,7 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
             stamp = clock.now().nanoseconds
             nominal_pub.publish(convert.fill_twist(TwistStamped(), stamp, evader.v_max, 0.0))
             time.sleep(0.05)
-            odom_pub["evader"].publish(convert.fill_odometry(Odometry(), stamp, *near_wall))
+            odom_pub["evader"].publish(world_odometry(stamp, *near_wall))
             probe.wait_until(lambda: stamp in got["evader"] and stamp in status["evader"], 10.0,
                              "the evader filter's answer")
             return stamp

@@ -7,32 +7,21 @@ as plain Python objects.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
-from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
-from pe_ros.timing import TimingSeries, format_timing_table
 
 from pe_bringup.graph import (
-    LAUNCH_ARGUMENTS,
     EvalOptions,
-    eval_graph,
-    launch_node_kwargs,
-    options_from_strings,
-    overrides_yaml,
-    ros_arguments,
 )
 from pe_ros import convert
+from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
+from pe_ros.timing import TimingSeries, format_timing_table
 from pe_sim.scenario import load_scenario
 from pe_sim.sim_runner import SimRunner
 
 SCENARIO = "seed_1v1_2obs"
-LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "eval.launch.py"
 
 
 # --------------------------------------------------------------------------- conversions
@@ -60,12 +49,12 @@ def test_odometry_twist_and_markers_round_trip_exactly():
     assert convert.read_twist(twist) == (stamp, 0.1 + 0.2, -1e-17)
     obstacles = np.array([[1.0 / 3.0, -4.2, 0.3000000000000001], [-7.5, 2.25, 0.987654321]])
     markers = convert.obstacle_markers(obstacles, stamp, "world", 10.0, 10.0, lifetime_ns=30_050_000_000)
-    got_stamp, got, lifetime = convert.read_obstacle_markers(markers)
-    assert got_stamp == stamp and lifetime == 30_050_000_000
-    assert np.array_equal(got, obstacles)
-    empty_stamp, empty, _ = convert.read_obstacle_markers(
+    got = convert.read_obstacle_markers(markers)
+    assert got.stamp == stamp and got.lifetime_ns == 30_050_000_000 and got.frames == ("world",)
+    assert np.array_equal(got.obstacles, obstacles)
+    empty = convert.read_obstacle_markers(
         convert.obstacle_markers(np.zeros((0, 3)), stamp, "world", 10.0, 10.0))
-    assert empty_stamp == stamp and empty.shape == (0, 3)
+    assert empty.stamp == stamp and empty.obstacles.shape == (0, 3)
 
 
 def test_cdr_fast_path_matches_rclpy_serialization():
@@ -196,126 +185,6 @@ def test_timing_series_summary():
 
 
 # --------------------------------------------------------------------------- launch description
-
-
-def _stub_launch_modules() -> tuple[dict[str, types.ModuleType], list]:
-    """Minimal stand-ins for ``launch``/``launch_ros`` (not on PyPI): each class records
-    its arguments. Used only to execute eval.launch.py on a pip-only machine."""
-    nodes: list = []
-
-    class Recorder:
-        def __init__(self, *args, **kwargs):
-            self.args, self.kwargs = args, kwargs
-
-    class Node(Recorder):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            nodes.append(kwargs)
-
-    class LaunchConfiguration:
-        def __init__(self, name):
-            self.name = name
-
-        def perform(self, context):
-            return context.launch_configurations[self.name]
-
-    class OpaqueFunction(Recorder):
-        def __init__(self, function):
-            super().__init__(function=function)
-            self.function = function
-
-    class LaunchDescription(Recorder):
-        def __init__(self, entities):
-            super().__init__(entities)
-            self.entities = entities
-
-    mods = {name: types.ModuleType(name) for name in (
-        "launch", "launch.actions", "launch.event_handlers", "launch.events", "launch.substitutions",
-        "launch_ros", "launch_ros.actions")}
-    mods["launch"].LaunchDescription = LaunchDescription
-    for cls in ("DeclareLaunchArgument", "EmitEvent", "LogInfo", "RegisterEventHandler"):
-        setattr(mods["launch.actions"], cls, type(cls, (Recorder,), {}))
-    mods["launch.actions"].OpaqueFunction = OpaqueFunction
-    mods["launch.event_handlers"].OnProcessExit = type("OnProcessExit", (Recorder,), {})
-    mods["launch.events"].Shutdown = type("Shutdown", (Recorder,), {})
-    mods["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    mods["launch_ros.actions"].Node = Node
-    return mods, nodes
-
-
-def _launch_file_nodes(values: dict[str, str], monkeypatch) -> tuple[list[dict], list]:
-    """Node kwargs that eval.launch.py creates for launch-argument ``values``, and its
-    launch arguments. With launch_ros installed the real one is used, else stubs."""
-    if importlib.util.find_spec("launch_ros") is not None:  # a full ROS 2 install
-        from launch import LaunchContext
-
-        module = _import_launch_file()
-        description = module.generate_launch_description()
-        context = LaunchContext()
-        declared = [e for e in description.entities if type(e).__name__ == "DeclareLaunchArgument"]
-        context.launch_configurations.update({a.name: a.default_value[0].text for a in declared})
-        context.launch_configurations.update(values)
-        opaque = next(e for e in description.entities if type(e).__name__ == "OpaqueFunction")
-        actions = opaque.execute(context)
-        nodes = [{"package": a.node_package, "executable": a.node_executable}
-                 for a in actions if type(a).__name__ == "Node"]
-        return nodes, [(a.name, a.default_value[0].text) for a in declared]
-    mods, nodes = _stub_launch_modules()
-    for name, mod in mods.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    module = _import_launch_file()
-    description = module.generate_launch_description()
-    declared = [e for e in description.entities if type(e).__name__ == "DeclareLaunchArgument"]
-    context = types.SimpleNamespace(launch_configurations={
-        **{a.args[0]: a.kwargs["default_value"] for a in declared}, **values})
-    opaque = next(e for e in description.entities if type(e).__name__ == "OpaqueFunction")
-    actions = opaque.function(context)
-    handlers = [a for a in actions if type(a).__name__ == "RegisterEventHandler"]
-    assert len(handlers) == len(nodes), "every node needs an exit handler (end / fail loudly)"
-    return nodes, [(a.args[0], a.kwargs["default_value"]) for a in declared]
-
-
-def _import_launch_file():
-    spec = importlib.util.spec_from_file_location("eval_launch_under_test", LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_launch_file_and_pe_launch_share_one_description(monkeypatch, tmp_path):
-    values = {"scenario": SCENARIO, "episodes": "3", "filter": "pursuer", "mode": "realtime",
-              "evader": "scripted:random", "out": str(tmp_path), "launch_prefix": "chrt -b 0"}
-    nodes, declared = _launch_file_nodes(values, monkeypatch)
-    # The launch arguments are the description's, with its defaults.
-    assert declared == [(name, default) for name, default, _ in LAUNCH_ARGUMENTS]
-    specs = eval_graph(options_from_strings(values))
-    expected = [launch_node_kwargs(s) for s in specs]
-    if nodes and set(nodes[0]) == {"package", "executable"}:   # real launch_ros: compare what it exposes
-        expected = [{"package": e["package"], "executable": e["executable"]} for e in expected]
-    assert nodes == expected
-    assert [s.fqn for s in specs] == ["/sim", "/pursuer/policy", "/pursuer/safety_filter",
-                                      "/evader/policy", "/evader/safety_filter"]
-    params = {s.fqn: s.parameter_dict for s in specs}
-    assert params["/sim"]["mode"] == "realtime" and params["/sim"]["episodes"] == 3
-    assert params["/sim"]["filtered_robots"] == ["pursuer"]
-    assert params["/pursuer/safety_filter"]["enabled"] is True
-    assert params["/evader/safety_filter"]["enabled"] is False
-    assert params["/evader/policy"]["policy"] == "scripted:random"
-    # pe-launch renders the same specs as launch_ros would: name, namespace, params files,
-    # then the overrides as a params file keyed by the node's full name.
-    spec = specs[1]
-    args = ros_arguments(spec, "/tmp/overrides.yaml")
-    assert args == ["--ros-args", "-r", "__node:=policy", "-r", "__ns:=/pursuer",
-                    "--params-file", spec.params_files[0], "--params-file", "/tmp/overrides.yaml"]
-    assert overrides_yaml(spec).startswith("/pursuer/policy:\n  ros__parameters:\n")
-    # The launch prefix: launch_ros' Node(prefix=...), pe-launch's command-line head.
-    assert all(s.prefix == "chrt -b 0" for s in specs)
-    assert launch_node_kwargs(spec)["prefix"] == "chrt -b 0"
-    from pe_bringup.launcher import Launcher, resolve_executable
-
-    assert Launcher([spec]).command(spec, 0)[:4] == ["chrt", "-b", "0", str(resolve_executable(
-        spec.package, spec.executable))]
-    assert Path(spec.params_files[0]).name == "realtime.yaml"
 
 
 def test_pe_launch_defaults_are_the_launch_arguments():

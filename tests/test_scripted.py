@@ -95,7 +95,9 @@ def test_non_finite_state_gives_a_stop(kind):
 
 
 def test_unknown_kind_rejected():
-    with pytest.raises(ValueError, match="unknown scripted policy"):
+    from pe_sim.cli import UserError
+
+    with pytest.raises(UserError, match="unknown scripted policy"):
         make_scripted("teleport", _scenario(), 0)
 
 

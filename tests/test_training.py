@@ -56,7 +56,7 @@ def test_training_env_is_the_batch_vec_env_with_truncation_infos():
     assert all(info["TimeLimit.truncated"] and "terminal_observation" in info for info in infos)
 
 
-def test_smoke_training_end_to_end(tmp_path, seed_scenario):
+def test_smoke_training_end_to_end(tmp_path, seed_scenario, capsys):
     out = tmp_path / "runs"
     argv = ["pursuer_seed_random", "--smoke", "--output-dir", str(out), "--no-progress",
             "--ship", str(tmp_path / "models")]
@@ -87,8 +87,9 @@ def test_smoke_training_end_to_end(tmp_path, seed_scenario):
     assert state["num_timesteps"] == 6144
     assert state["next_seed"] > 10_000_000
     # an existing run is not silently overwritten
-    with pytest.raises(SystemExit, match="--resume"):
-        train_mod.main(argv)
+    capsys.readouterr()
+    assert train_mod.main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
 
 
 def test_clearance_penalty_shaping(seed_scenario):
@@ -184,3 +185,29 @@ def test_train_bench_runs_both_sides_of_the_same_config(tmp_path):
     assert res["batch_side_shaping"]["command_rate_weight"] == 0.05
     assert res["ratio"] == pytest.approx(res["batch_vec_env"]["steps_per_s_median"]
                                          / res["dummy_vec_env"]["steps_per_s_median"])
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during learning: a checkpoint at the steps reached, the command that continues
+    the run, exit 130, no traceback; --resume then finds that checkpoint."""
+    from stable_baselines3 import PPO
+
+    real_learn = PPO.learn
+
+    def learn_then_interrupt(self, total_timesteps, callback=None, **kwargs):
+        real_learn(self, 1024, callback=callback, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PPO, "learn", learn_then_interrupt)
+    argv = ["pursuer_seed_random", "--smoke", "--output-dir", str(tmp_path / "runs"), "--no-progress",
+            "--no-final-eval"]
+    assert train_mod.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"continue with: pe-train {' '.join(argv)} --resume" in err
+    saved = list((tmp_path / "runs" / "pursuer_seed_random-smoke" / "checkpoints").glob("step_*.zip"))
+    assert len(saved) == 1
+    from pe_training.run import latest_checkpoint
+
+    ckpt = latest_checkpoint(tmp_path / "runs" / "pursuer_seed_random-smoke")
+    assert ckpt.state()["num_timesteps"] >= 1024

@@ -29,7 +29,7 @@ setup(
     entry_points={
         "console_scripts": [
             "pe-filter-bench = pe_safety_filter.bench:main",
-            "pe-filter-eval = pe_safety_filter.evaluate_reckless:main",
+            "pe-filter-eval = pe_safety_filter.cli:filter_eval_main",
             "pe-filter-crosscheck = pe_safety_filter.crosscheck:main",
         ],
     },

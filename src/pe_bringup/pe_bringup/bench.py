@@ -1,7 +1,7 @@
 """``pe-ros-bench``: the ROS 2 graph's performance on this machine, with the real nodes.
 
 1. Real time: 1v1 at 1/dt with the safety filter on both robots for
-   ``--duration`` seconds of sim time (default 60; the issue's 10-minute figure
+   ``--duration`` seconds of sim time (default 60; the README's 10-minute figure
    is ``--duration 600``). Reports missed steps (commands that had not arrived
    when the sim stepped, and late sim ticks), the end-to-end loop latency
    (state published -> its command received at the sim) p50/p99 per robot, and
@@ -10,7 +10,7 @@
    neighbours).
 2. Lockstep: ``--lockstep-episodes`` episodes, throughput in steps/s.
 
-Targets (issue 5): 0 missed steps; loop latency p50 <= 2 ms, p99 <= 5 ms;
+Targets: 0 missed steps; loop latency p50 <= 2 ms, p99 <= 5 ms;
 filter and policy compute p99 <= 0.3 ms; lockstep >= 300 steps/s.
 
     pe-ros-bench                                  # 60 s real time + 20 lockstep episodes
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 from pe_bringup.graph import EvalOptions, eval_graph
 from pe_bringup.launcher import Launcher
+from pe_sim.cli import console_main
 
 TARGETS = {"loop_p50_ms": 2.0, "loop_p99_ms": 5.0, "filter_p99_ms": 0.3, "policy_p99_ms": 0.3,
            "lockstep_steps_per_s": 300.0}
@@ -121,6 +121,7 @@ def check_targets(rt: dict[str, Any] | None, ls: dict[str, Any] | None) -> list[
     return lines
 
 
+@console_main("pe-ros-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-ros-bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -134,12 +135,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="command every node runs under, e.g. 'chrt -b 0' (SCHED_BATCH)")
     p.add_argument("--skip-realtime", action="store_true")
     p.add_argument("--skip-lockstep", action="store_true")
-    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random)")
+    p.add_argument("--domain-id", type=int, default=None,
+                   help="ROS_DOMAIN_ID (default: a free domain, claimed for the run)")
     p.add_argument("--out", default=None, help="results folder (default results/ros-bench-<time>)")
     args = p.parse_args(argv)
     out = Path(args.out or f"results/ros-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
-    domain = args.domain_id if args.domain_id is not None else random.randint(1, 200)
+    from pe_ros.domain import claim_domain
+
+    with claim_domain(args.domain_id) as claim:
+        return run_benches(args, out, claim.domain_id)
+
+
+def run_benches(args: argparse.Namespace, out: Path, domain: int) -> int:
+    """The real-time and lockstep runs on ``domain``; prints and writes bench.json."""
     base = dict(scenario=args.scenario, pursuer=args.pursuer, evader=args.evader, filter="all",
                 executor=args.executor, launch_prefix=args.launch_prefix)
     results: dict[str, Any] = {"executor": args.executor, "launch_prefix": args.launch_prefix,
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         results["lockstep"] = ls
         print("\n" + format_run(f"lockstep ({args.executor})", ls, False), flush=True)
     lines = check_targets(rt, ls)
-    print("\ntargets (issue 5):\n" + "\n".join("  " + x for x in lines))
+    print("\ntargets:\n" + "\n".join("  " + x for x in lines))
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(f"\nresults in {out}/")
     return 0

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from pe_policy.policy import DEFAULT_SOURCES
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.package_data import data_path
 from pe_sim.scenario import load_scenario
@@ -73,8 +74,8 @@ class EvalOptions:
     """Everything that selects an evaluation graph (launch arguments / pe-launch options)."""
 
     scenario: str = "bench_1v1_flee"
-    pursuer: str = "scripted:proportional_navigation"
-    evader: str = "scripted:flee"
+    pursuer: str = DEFAULT_SOURCES["pursuer"]   # the shipped default pursuer
+    evader: str = DEFAULT_SOURCES["evader"]
     robots: tuple[str, ...] = ()          # NAME=SOURCE overrides of single robots
     mode: str = "lockstep"
     episodes: int = 200
@@ -99,7 +100,8 @@ class EvalOptions:
 #: Launch arguments of eval.launch.py: (name, default as a string, description).
 LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("scenario", EvalOptions.scenario, "scenario name or YAML path"),
-    ("pursuer", EvalOptions.pursuer, "policy of every pursuer: scripted:<kind> or a .onnx file"),
+    ("pursuer", EvalOptions.pursuer, "policy of every pursuer: scripted:<kind>, a shipped policy's "
+     "name or a .onnx file"),
     ("evader", EvalOptions.evader, "policy of every evader"),
     ("robots", "", "comma-separated NAME=SOURCE policy overrides of single robots"),
     ("mode", EvalOptions.mode, "lockstep (reproducible evaluation) or realtime (timer at 1/dt)"),
@@ -154,10 +156,11 @@ def has_cbf_gains(source: str) -> bool:
 def eval_graph(options: EvalOptions) -> list[NodeSpec]:
     """The nodes of the evaluation graph for ``options``."""
     from pe_policy.evaluate import filtered_robot_indices, policy_sources
+    from pe_policy.policy import resolve_source
 
     scenario = load_scenario(options.scenario)
-    sources = policy_sources(scenario, {"pursuer": options.pursuer, "evader": options.evader},
-                             list(options.robots))
+    sources = [resolve_source(s) for s in policy_sources(
+        scenario, {"pursuer": options.pursuer, "evader": options.evader}, list(options.robots))]
     filtered = filtered_robot_indices(scenario, options.filter)
     names = [r.name for r in scenario.robots]
     records = [policy_name(s) + (" +filter" if i in filtered else "") for i, s in enumerate(sources)]

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from pe_bringup.graph import MODES, EvalOptions, NodeSpec, eval_graph, overrides_yaml, ros_arguments
+from pe_sim.cli import UserError, check_seed_range, console_main, progress_bar, seed_int, writable_dir
 from pe_sim.evaluation import EVAL_SEED_BASE
 
 _print_lock = threading.Lock()
@@ -187,6 +188,20 @@ class Launcher:
             time.sleep(0.05)
 
 
+def wait_with_progress(launcher: Launcher, records: Path, episodes: int) -> tuple[bool, str]:
+    """``launcher.wait("sim")``, with a progress bar (episodes finished, rate, ETA) driven by
+    the records the sim node writes as each episode ends."""
+    if episodes <= 0:
+        return launcher.wait("sim")
+    with progress_bar(episodes, "episodes (ROS graph)", disable=False) as bar:
+        while True:
+            ok, reason = launcher.wait("sim", duration=0.5)
+            if records.exists():
+                bar.update(sum(1 for _ in records.open()) - bar.n)
+            if reason != "0.5 s elapsed":
+                return ok, reason
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pe-launch", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -212,7 +227,7 @@ def add_graph_arguments(p: argparse.ArgumentParser, **defaults) -> None:
     p.add_argument("--episodes", type=int, default=d.episodes, help="episodes (0: until stopped)")
     p.add_argument("--duration", type=float, default=d.duration,
                    help="seconds of sim time to play, then stop (0: no limit); real-time runs")
-    p.add_argument("--seed", type=int, default=d.seed if d.seed is not None else EVAL_SEED_BASE,
+    p.add_argument("--seed", type=seed_int, default=d.seed if d.seed is not None else EVAL_SEED_BASE,
                    help="first episode seed")
     p.add_argument("--filter", default=d.filter, help="none, all, pursuer, evader or robot names")
     p.add_argument("--filter-config", default=d.filter_config, help="filter config name or YAML path")
@@ -235,11 +250,21 @@ def options_from_args(args: argparse.Namespace, out: str) -> EvalOptions:
                        launch_prefix=args.launch_prefix)
 
 
+def provenance_of(options: EvalOptions) -> dict:
+    """The scenario's content hash and each policy file's hash (as pe-eval's summary)."""
+    from pe_policy.evaluate import policy_sources, provenance
+    from pe_sim.scenario import load_scenario
+
+    scenario = load_scenario(options.scenario)
+    sources = policy_sources(scenario, {"pursuer": options.pursuer, "evader": options.evader},
+                             options.robots)
+    return provenance(scenario, sources)
+
+
 def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dict:
     """Print and write the metrics table and the timing table of a finished run."""
     from pe_ros.diagnostics import read_timing_files
     from pe_ros.timing import format_timing_table
-
     from pe_sim.metrics import format_summary, read_jsonl, summarize
 
     records = read_jsonl(out / "episodes.jsonl") if (out / "episodes.jsonl").exists() else []
@@ -248,6 +273,7 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
     sim_timing = {}
     if (out / "timing" / "sim.json").exists():
         sim_timing = json.loads((out / "timing" / "sim.json").read_text())
+    summary.update(provenance_of(options))
     summary.update(scenario=options.scenario, seed=options.seed, mode=options.mode,
                    path="ros2", wall_time_s=wall,
                    steps=sim_timing.get("steps"), steps_per_s=sim_timing.get("steps_per_s"),
@@ -269,15 +295,17 @@ def report(out: Path, options: EvalOptions, wall: float, stream: IO[str]) -> dic
     return summary
 
 
+@console_main("pe-launch")
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_seed_range(parser, args.seed, max(args.episodes, 1))
     out = Path(args.out or f"results/ros-eval-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         options = options_from_args(args, str(out))
         specs = eval_graph(options)
     except (ValueError, FileNotFoundError) as exc:   # pe_sim's ConfigError is a ValueError
-        print(f"pe-launch: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     env = dict(os.environ)
     if args.dry_run:
         if args.domain_id is not None:
@@ -289,13 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                                                        overrides_yaml(spec).splitlines()))
         launcher._tmp.cleanup()
         return 0
+    writable_dir(out)
     from pe_ros.domain import DomainBusy, claim_domain
 
     try:
         claim = claim_domain(args.domain_id, [spec.fqn for spec in specs])
     except (DomainBusy, ValueError) as exc:
-        print(f"pe-launch: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     with claim:
         env["ROS_DOMAIN_ID"] = str(claim.domain_id)
         return run_graph(args, options, specs, out, env)
@@ -309,7 +337,8 @@ def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSp
         stale.unlink(missing_ok=True)
     log = out / "nodes.log"
     launcher = Launcher(specs, env, log.open("w") if args.quiet else None)
-    launcher.say(f"ROS domain {env['ROS_DOMAIN_ID']} (ROS_DOMAIN_ID; choose with --domain-id)")
+    print(f"[pe-launch] ROS domain {env['ROS_DOMAIN_ID']} (ROS_DOMAIN_ID; choose with --domain-id)",
+          flush=True)
     if options.episodes == 0 and not options.duration:
         launcher.say("episodes 0 and no --duration: running until Ctrl-C")
     start = time.monotonic()
@@ -317,7 +346,7 @@ def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSp
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         launcher.start()
-        ok, reason = launcher.wait("sim")
+        ok, reason = wait_with_progress(launcher, out / "episodes.jsonl", options.episodes)
     except KeyboardInterrupt:
         ok, reason = False, "interrupted (Ctrl-C)"
     finally:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from pe_bringup.recording import COLOURS, episode_events, step_ns
+from pe_sim.cli import console_main
 from pe_sim.episode_log import EpisodeLog
 
 SCENE_TOPIC = "/scene"
@@ -162,6 +163,7 @@ class LiveView:
         self.server.stop()
 
 
+@console_main("pe-live")
 def main(argv: Sequence[str] | None = None) -> int:
     """``pe-live``: one episode, live in Foxglove."""
     from pe_policy.viewer import add_episode_arguments, describe, load_episode

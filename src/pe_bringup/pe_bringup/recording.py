@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from pe_sim.cli import console_main
 from pe_sim.episode_log import EpisodeLog
 
 START_NS = 1_000_000_000
@@ -286,6 +287,7 @@ def record_results(results_dir: str | Path, *, limit: int | None = None, scenari
     return out
 
 
+@console_main("pe-record")
 def main(argv: Sequence[str] | None = None) -> int:
     """``pe-record``: one episode as a rosbag2 (MCAP) folder."""
     from pe_policy.viewer import add_episode_arguments, describe, load_episode

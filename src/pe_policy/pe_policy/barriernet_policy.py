@@ -246,9 +246,9 @@ class BarrierNetPolicy:
 
 def is_barriernet_onnx(path: str | Path) -> bool:
     """Whether an ``.onnx`` file declares itself a BarrierNet network (metadata only)."""
-    import onnx
+    from pe_policy.onnx_policy import load_onnx_model
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx_model(path)
     return any(p.key == KEY_BARRIERNET for p in model.metadata_props)
 
 

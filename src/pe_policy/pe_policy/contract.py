@@ -19,7 +19,12 @@ observations. The graph's ``metadata_props`` hold (all values are strings):
 ``pe.training_config_hash`` hash of the resolved training config
 ``pe.obs_normalization``    JSON ``{"epsilon", "clip"}`` (mean/var are in the graph)
 ``pe.name``                 the policy's name (training run name)
+``pe.envelope``             optional JSON of :class:`Envelope`: the scenarios it was
+                            trained for (obstacle count and radii, speeds, arena)
 ==========================  ====================================================
+
+The first six keys are required (:data:`REQUIRED_KEYS`); ``docs/own_policy.md``
+shows how to write them for a policy trained elsewhere.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pe_sim.cli import UserError
 from pe_sim.observation import ObservationSpec
 
 FORMAT_VERSION = "1"
@@ -45,11 +52,67 @@ KEY_SCENARIO = "pe.scenario"
 KEY_CONFIG_HASH = "pe.training_config_hash"
 KEY_OBS_NORM = "pe.obs_normalization"
 KEY_NAME = "pe.name"
+KEY_ENVELOPE = "pe.envelope"
+#: ``pe.training_config_hash`` of a policy not trained by this repository.
+EXTERNAL_CONFIG_HASH = "external"
 REQUIRED_KEYS = (KEY_FORMAT, KEY_SPEC, KEY_BOUNDS, KEY_ROLE, KEY_SCENARIO, KEY_CONFIG_HASH)
 
 
-class PolicyContractError(ValueError):
+class PolicyContractError(UserError, ValueError):
     """An exported policy's metadata is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The operating envelope of a policy: the scenarios it was trained on.
+
+    ``obstacle_count`` is the [min, max] number of obstacles per episode (fixed plus
+    random), ``obstacle_radius`` the [min, max] radius (m, [0, 0] without obstacles),
+    ``v_max`` and ``omega_max`` the [min, max] over every robot's speed bound (m/s) and
+    turn-rate bound (rad/s), ``arena`` the (width, height) in m."""
+
+    obstacle_count: tuple[int, int]
+    obstacle_radius: tuple[float, float]
+    v_max: tuple[float, float]
+    omega_max: tuple[float, float]
+    arena: tuple[float, float]
+
+    @classmethod
+    def of(cls, scenario: Any) -> Envelope:
+        """The envelope a :class:`pe_sim.scenario.Scenario` spans."""
+        o = scenario.obstacles
+        radii = [r for _, _, r in o.fixed] + (list(o.radius) if o.count[1] > 0 else [])
+        v = [r.v_max for r in scenario.robots]
+        w = [r.omega_max for r in scenario.robots]
+        return cls(obstacle_count=(len(o.fixed) + o.count[0], o.max_count),
+                   obstacle_radius=(min(radii), max(radii)) if radii else (0.0, 0.0),
+                   v_max=(min(v), max(v)), omega_max=(min(w), max(w)),
+                   arena=(scenario.arena_width, scenario.arena_height))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Envelope:
+        return cls(**{k: tuple(data[k]) for k in ("obstacle_count", "obstacle_radius", "v_max",
+                                                   "omega_max", "arena")})
+
+    def departures(self, scenario: Any, tol: float = 1e-6) -> list[str]:
+        """How ``scenario`` leaves this envelope (empty when it stays inside)."""
+        there = Envelope.of(scenario)
+        out = []
+        for key, unit in (("obstacle_count", ""), ("obstacle_radius", " m"), ("v_max", " m/s"),
+                          ("omega_max", " rad/s")):
+            lo, hi = getattr(self, key)
+            s_lo, s_hi = getattr(there, key)
+            if key == "obstacle_radius" and there.obstacle_count[1] == 0:
+                continue
+            if s_lo < lo - tol or s_hi > hi + tol:
+                out.append(f"{key} {s_lo:g}-{s_hi:g}{unit} outside the trained {lo:g}-{hi:g}{unit}")
+        if there.arena[0] > self.arena[0] + tol or there.arena[1] > self.arena[1] + tol:
+            out.append(f"arena {there.arena[0]:g} x {there.arena[1]:g} m larger than the trained "
+                       f"{self.arena[0]:g} x {self.arena[1]:g} m")
+        return out
 
 
 @dataclass(frozen=True)
@@ -64,6 +127,20 @@ class PolicyMetadata:
     config_hash: str
     name: str = ""
     obs_normalization: dict[str, Any] = field(default_factory=dict)
+    envelope: Envelope | None = None
+
+    @classmethod
+    def for_robot(cls, scenario: Any, robot_index: int, name: str, *, k_obstacles: int = 4,
+                  config_hash: str = EXTERNAL_CONFIG_HASH) -> PolicyMetadata:
+        """The metadata of a policy for robot ``robot_index`` of ``scenario`` (a
+        :class:`pe_sim.scenario.Scenario`): its observation spec with ``k_obstacles``
+        obstacle slots, its command bounds, role and the scenario's envelope.
+        ``config_hash`` identifies how it was trained (default: trained elsewhere)."""
+        robot = scenario.robots[robot_index]
+        return cls(spec=ObservationSpec.for_robot(scenario, robot_index, k_obstacles),
+                   action_low=(robot.v_min, -robot.omega_max), action_high=(robot.v_max, robot.omega_max),
+                   role=robot.role, scenario=scenario.name, config_hash=config_hash, name=name,
+                   envelope=Envelope.of(scenario))
 
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` key -> string value mapping."""
@@ -77,7 +154,7 @@ class PolicyMetadata:
             KEY_CONFIG_HASH: self.config_hash,
             KEY_OBS_NORM: json.dumps(self.obs_normalization, sort_keys=True),
             KEY_NAME: self.name,
-        }
+        } | ({KEY_ENVELOPE: json.dumps(self.envelope.to_dict(), sort_keys=True)} if self.envelope else {})
 
     @classmethod
     def from_props(cls, props: Mapping[str, str], source: str = "<policy>") -> PolicyMetadata:
@@ -95,16 +172,42 @@ class PolicyMetadata:
             low = tuple(float(x) for x in bounds["low"])
             high = tuple(float(x) for x in bounds["high"])
             norm = json.loads(props.get(KEY_OBS_NORM, "{}"))
+            envelope = Envelope.from_dict(json.loads(props[KEY_ENVELOPE])) if KEY_ENVELOPE in props else None
         except (KeyError, TypeError, ValueError) as exc:
             raise PolicyContractError(f"{source}: malformed metadata: {exc}") from exc
         if len(low) != 2 or len(high) != 2:
             raise PolicyContractError(f"{source}: action bounds must have 2 components, got {bounds}")
         return cls(spec=spec, action_low=low, action_high=high, role=props[KEY_ROLE],  # type: ignore[arg-type]
                    scenario=props[KEY_SCENARIO], config_hash=props[KEY_CONFIG_HASH],
-                   name=props.get(KEY_NAME, ""), obs_normalization=norm)
+                   name=props.get(KEY_NAME, ""), obs_normalization=norm, envelope=envelope)
+
+
+def attach_metadata(path: str | Path, metadata: PolicyMetadata) -> Path:
+    """Write ``metadata`` into the ONNX file at ``path`` (replacing its ``metadata_props``),
+    after checking the graph has the contract's input ``obs`` (batch, spec.dim) and output
+    ``action`` (batch, 2); :class:`PolicyContractError` names what does not fit."""
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    inputs = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim]
+              for i in model.graph.input}
+    outputs = [o.name for o in model.graph.output]
+    if INPUT_NAME not in inputs or inputs[INPUT_NAME][-1:] != [metadata.spec.dim]:
+        raise PolicyContractError(f"{path}: the graph needs input {INPUT_NAME!r} of shape (batch, "
+                                  f"{metadata.spec.dim}), has {inputs}")
+    if OUTPUT_NAME not in outputs:
+        raise PolicyContractError(f"{path}: the graph needs output {OUTPUT_NAME!r}, has {outputs}")
+    del model.metadata_props[:]
+    for key, value in metadata.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save_model(model, str(path))
+    return path
 
 
 __all__ = [
-    "ACTION_CONVENTION", "FORMAT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "PolicyContractError",
-    "PolicyMetadata",
+    "ACTION_CONVENTION", "EXTERNAL_CONFIG_HASH", "FORMAT_VERSION", "INPUT_NAME", "OUTPUT_NAME", "Envelope",
+    "PolicyContractError", "PolicyMetadata", "attach_metadata",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -27,20 +28,42 @@ from pe_sim.scenario import Scenario
 from pe_sim.scripted import WorldView
 
 
+def load_onnx_model(path: str | Path) -> Any:
+    """The ``onnx.ModelProto`` in ``path``; a file that is not an ONNX model raises
+    :class:`PolicyContractError` naming it."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise PolicyContractError(f"{path}: not a valid ONNX model ({exc})") from None
+
+
 def make_session(path: str | Path, threads: int = 1) -> ort.InferenceSession:
-    """An onnxruntime CPU session pinned to ``threads`` intra-op threads and one inter-op thread."""
+    """An onnxruntime CPU session pinned to ``threads`` intra-op threads and one inter-op
+    thread; a file onnxruntime cannot load raises :class:`PolicyContractError` naming it."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(2, "no policy file", str(path))
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own (pybind) types for unreadable models
+        if type(exc).__module__.startswith("onnxruntime"):
+            raise PolicyContractError(f"{path}: not a valid ONNX model ({exc})") from None
+        raise
 
 
-def read_metadata(session_or_path: ort.InferenceSession | str | Path) -> PolicyMetadata:
-    """The :class:`PolicyMetadata` of an exported policy (a path or an open session)."""
+def read_metadata(session_or_path: ort.InferenceSession | str | Path,
+                  source: str = "<session>") -> PolicyMetadata:
+    """The :class:`PolicyMetadata` of an exported policy (a path, or an open session and
+    the ``source`` that names it in errors)."""
     if isinstance(session_or_path, ort.InferenceSession):
-        session, source = session_or_path, "<session>"
+        session = session_or_path
     else:
         session, source = make_session(session_or_path), str(session_or_path)
     props = session.get_modelmeta().custom_metadata_map
@@ -72,7 +95,7 @@ class OnnxPolicy:
             raise FileNotFoundError(f"no policy file {self.path}")
         self.name = self.path.name
         self._session = make_session(self.path, threads)
-        self.metadata = read_metadata(self._session)
+        self.metadata = read_metadata(self._session, str(self.path))
         robot = scenario.robots[robot_index]
         if self.metadata.role != robot.role:
             raise PolicyContractError(
@@ -124,4 +147,4 @@ class OnnxPolicy:
     __call__ = act
 
 
-__all__ = ["OnnxPolicy", "make_session", "read_metadata"]
+__all__ = ["OnnxPolicy", "load_onnx_model", "make_session", "read_metadata"]

@@ -20,12 +20,20 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pe_sim.cli import UserError
 from pe_sim.observation import ObservationSpec
 from pe_sim.package_data import data_path, resolve_named
 from pe_sim.scenario import Scenario
-from pe_sim.scripted import WorldView, make_scripted
+from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 SCRIPTED_PREFIX = "scripted:"
+#: The shipped default pursuer (``models/pursuer_bench_flee_filter.onnx``), what
+#: ``make eval`` and ``ros2 launch pe_bringup eval.launch.py`` run.
+DEFAULT_PURSUER = "pursuer_bench_flee_filter"
+#: The policy of each role when an evaluation tool is not told one (pe-eval, pe-launch,
+#: eval.launch.py, the policy node): the shipped default pursuer, and the scripted
+#: evader of :data:`pe_sim.scripted.DEFAULT_KIND`.
+DEFAULT_SOURCES = {"pursuer": DEFAULT_PURSUER, "evader": SCRIPTED_PREFIX + DEFAULT_KIND["evader"]}
 
 
 @runtime_checkable
@@ -65,8 +73,11 @@ def resolve_source(source: str) -> str:
     if source.startswith(SCRIPTED_PREFIX) or "/" in source or source.endswith(".onnx"):
         return source
     if source not in shipped_policies():
-        raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>', a path to a "
-                         f".onnx file or a shipped policy ({', '.join(shipped_policies())})")
+        from pe_sim.config_schema import closest
+
+        raise UserError(f"unknown policy source {source!r}{closest(source, shipped_policies())}: use "
+                        f"'scripted:<kind>', a path to a .onnx file or a shipped policy "
+                        f"({', '.join(shipped_policies())})")
     return str(resolve_named(source, "pe_policy", "models", "policy", suffix=".onnx"))
 
 
@@ -82,8 +93,10 @@ def load_policy(source: str, scenario: Scenario, robot_index: int) -> Policy:
         from pe_policy.barriernet_policy import BarrierNetPolicy, is_barriernet_onnx
         from pe_policy.onnx_policy import OnnxPolicy
 
-        if path.is_file() and is_barriernet_onnx(path):
+        if not path.is_file():
+            raise FileNotFoundError(2, "no policy file", str(path))
+        if is_barriernet_onnx(path):
             return BarrierNetPolicy.from_onnx(path, scenario, robot_index)
         return OnnxPolicy(path, scenario, robot_index)
-    raise ValueError(f"unknown policy source {source!r}: use 'scripted:<kind>', a shipped policy's "
-                     "name or a path to a .onnx file")
+    raise UserError(f"unknown policy source {source!r}: use 'scripted:<kind>', a shipped policy's "
+                    "name or a path to a .onnx file")

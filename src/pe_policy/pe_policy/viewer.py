@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from pe_policy.replay import replay_episode, replay_record
+from pe_sim.cli import console_main, positive_int, seed_int
 from pe_sim.episode_log import EpisodeLog
 from pe_sim.metrics import read_jsonl
 from pe_sim.scripted import KINDS
@@ -36,7 +37,7 @@ def add_episode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("episode", nargs="?",
                         help="an episode recording (.npz) or a file of episode records (.jsonl)")
     parser.add_argument("--scenario", help="simulate an episode of this scenario (name or YAML path)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=seed_int, default=None,
                         help="episode seed (default: 0 with --scenario, the first record of a .jsonl)")
     parser.add_argument("--pursuer", default="pure_pursuit",
                         help="policy of every pursuer (with --scenario): a scripted kind, "
@@ -89,8 +90,10 @@ def describe(log: EpisodeLog) -> str:
     return f"{log.scenario_name} seed {log.seed}, {log.steps} steps, {outcome}{corrections}"
 
 
-def run(parser: argparse.ArgumentParser, argv: list[str] | None, draw) -> int:
+def run(parser: argparse.ArgumentParser, argv: list[str] | None, draw, check=None) -> int:
     args = parser.parse_args(argv)
+    if check is not None:
+        check(args)                      # output arguments, before any episode is played
     try:
         log = load_episode(args, parser)
     except (ValueError, KeyError, FileNotFoundError) as error:
@@ -103,6 +106,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, draw) -> int:
     return 0
 
 
+@console_main("pe-plot")
 def plot_main(argv: list[str] | None = None) -> int:
     """``pe-plot``: the trajectory plot (PNG) of one episode."""
     from pe_sim.render import plot_episode
@@ -111,23 +115,30 @@ def plot_main(argv: list[str] | None = None) -> int:
     add_episode_arguments(parser)
     parser.add_argument("-o", "--output", help="PNG path (default: next to the recording, or "
                         "<scenario>_seed<S>.png)")
-    parser.add_argument("--dpi", type=int, default=110)
+    parser.add_argument("--dpi", type=positive_int, default=110)
     return run(parser, argv, lambda args, log: plot_episode(
         log, args.output or default_output(args, log, ".png"), dpi=args.dpi))
 
 
+@console_main("pe-play")
 def play_main(argv: list[str] | None = None) -> int:
     """``pe-play``: an animation (GIF, or MP4 with ffmpeg) of one episode."""
-    from pe_sim.animate import animate_episode
+    from pe_sim.animate import animate_episode, ffmpeg_available
 
     parser = argparse.ArgumentParser(prog="pe-play", description="Animate one pursuit-evasion episode "
                                      "(GIF; MP4 when the output ends in .mp4 and ffmpeg exists).")
     add_episode_arguments(parser)
     parser.add_argument("-o", "--output",
                         help="animation path, .gif or .mp4 (default <scenario>_seed<S>.gif)")
-    parser.add_argument("--max-frames", type=int, default=150)
-    parser.add_argument("--fps", type=int, default=15)
-    parser.add_argument("--dpi", type=int, default=80)
+    parser.add_argument("--max-frames", type=positive_int, default=150)
+    parser.add_argument("--fps", type=positive_int, default=15)
+    parser.add_argument("--dpi", type=positive_int, default=80)
+
+    def check(args) -> None:
+        if args.output and Path(args.output).suffix not in (".gif", ".mp4"):
+            parser.error(f"{args.output}: the animation must be a .gif or an .mp4")
+        if args.output and args.output.endswith(".mp4") and not ffmpeg_available():
+            parser.error("writing .mp4 needs ffmpeg on PATH; write a .gif instead")
 
     def draw(args, log):
         try:
@@ -136,7 +147,7 @@ def play_main(argv: list[str] | None = None) -> int:
         except (ValueError, RuntimeError) as error:
             parser.exit(2, f"pe-play: error: {error}\n")
 
-    return run(parser, argv, draw)
+    return run(parser, argv, draw, check)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,12 @@ def read_odometry(buf: bytes) -> tuple[int, float, float, float, float, float]:
     return sec * NS_PER_S + nsec, x, y, _yaw(qx, qy, qz, qw), v, omega
 
 
+def read_header_frame(buf: bytes) -> str:
+    """``header.frame_id`` of any serialized message that starts with a std_msgs/Header."""
+    _check(buf)
+    return _string(buf, 8)[0]
+
+
 # --------------------------------------------------------------------------- geometry_msgs/TwistStamped
 
 

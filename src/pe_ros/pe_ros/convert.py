@@ -26,6 +26,7 @@ import json
 import math
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -227,26 +228,53 @@ def obstacle_markers(obstacles: np.ndarray, stamp_ns: int, frame_id: str, half_w
     return MarkerArray(markers=markers)
 
 
-def read_obstacle_markers(msg: MarkerArray) -> tuple[int | None, np.ndarray, int]:
-    """(stamp ns of the obstacle set, obstacles (n, 3), lifetime ns (0: forever)) from a
-    MarkerArray: the cylinders of namespace ``obstacles`` added after the last
-    DELETEALL, by id."""
-    found: dict[int, tuple[float, float, float]] = {}
+OBSTACLE_TYPES = {Marker.CYLINDER: "CYLINDER", Marker.SPHERE: "SPHERE"}
+
+
+@dataclass(frozen=True)
+class ObstacleMarkers:
+    """The obstacle set a MarkerArray describes.
+
+    ``stamp``: ns of the newest obstacle marker (None: no obstacle marker);
+    ``obstacles`` (n, 3) rows (cx, cy, r) in ``frame``; ``lifetime_ns`` (0: forever);
+    ``frames``: every frame the obstacle markers used (one, normally); ``ignored``:
+    count of ADD markers of other types in the accepted namespaces."""
+
+    stamp: int | None
+    obstacles: np.ndarray
+    lifetime_ns: int
+    frames: tuple[str, ...]
+    ignored: int
+
+
+def read_obstacle_markers(msg: MarkerArray, namespaces: Sequence[str] = ()) -> ObstacleMarkers:
+    """The obstacles of a MarkerArray: CYLINDER and SPHERE markers (radius: half the larger
+    of scale.x and scale.y, so an ellipse counts as its bounding circle) added after the
+    last DELETEALL, keyed by (namespace, id), in the namespaces given (empty: any but
+    ``arena``)."""
+    found: dict[tuple[str, int], tuple[float, float, float]] = {}
     stamp: int | None = None
-    lifetime = 0
+    lifetime = ignored = 0
+    frames: set[str] = set()
     for m in msg.markers:
         if m.action == Marker.DELETEALL:
             found.clear()
-        elif m.ns == OBSTACLE_NS and m.action == Marker.ADD and m.type == Marker.CYLINDER:
-            found[m.id] = (m.pose.position.x, m.pose.position.y, 0.5 * m.scale.x)
-        elif m.ns == OBSTACLE_NS and m.action == Marker.DELETE:
-            found.pop(m.id, None)
+        elif (namespaces and m.ns not in namespaces) or (not namespaces and m.ns == ARENA_NS):
+            continue
+        key = (m.ns, m.id)
+        if m.action == Marker.DELETE:
+            found.pop(key, None)
+        elif m.action == Marker.ADD and m.type in OBSTACLE_TYPES:
+            found[key] = (m.pose.position.x, m.pose.position.y, 0.5 * max(m.scale.x, m.scale.y))
+            frames.add(m.header.frame_id)
         else:
+            ignored += m.action == Marker.ADD
             continue
         stamp = stamp_to_ns(m.header.stamp)
         lifetime = m.lifetime.sec * NS_PER_S + m.lifetime.nanosec
     rows = [found[k] for k in sorted(found)]
-    return stamp, np.array(rows, dtype=np.float64).reshape(-1, 3), lifetime
+    return ObstacleMarkers(stamp, np.array(rows, dtype=np.float64).reshape(-1, 3), lifetime,
+                           tuple(sorted(frames)), ignored)
 
 
 # --------------------------------------------------------------------------- episode events

@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from pe_sim.cli import console_main
+
 SUFFIXES = ("compute_time_ms", "loop_latency_ms")
 
 
@@ -57,6 +59,7 @@ def format_rows(statuses: dict[str, dict[str, str]], last: dict[str, float]) -> 
     return "\n".join(lines)
 
 
+@console_main("pe-monitor")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-monitor", description=__doc__.split("\n\n")[0])
     p.add_argument("--once", type=float, default=None, metavar="SECONDS",

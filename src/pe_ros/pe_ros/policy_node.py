@@ -34,7 +34,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from visualization_msgs.msg import MarkerArray
 
-from pe_policy.policy import load_policy
+from pe_policy.policy import DEFAULT_SOURCES, load_policy
 from pe_ros import cdr, convert, qos
 from pe_ros.diagnostics import NodeTiming
 from pe_ros.params import ParameterError, declare, robot_index
@@ -43,9 +43,6 @@ from pe_ros.state import Episode, EpisodeBook, StateTable, step_index
 from pe_sim.batch import BatchSim
 from pe_sim.scenario import load_scenario
 from pe_sim.scripted import WorldView
-
-#: Policy of each role when the ``policy`` parameter is empty (as ``pe-eval``'s defaults).
-DEFAULT_POLICY = {"pursuer": "scripted:proportional_navigation", "evader": "scripted:flee"}
 
 
 class PolicyNode(Node):
@@ -69,7 +66,7 @@ class PolicyNode(Node):
         self.scenario = load_scenario(scenario_name)
         self.robot_index = robot_index(self, self.scenario, robot)
         spec = self.scenario.robots[self.robot_index]
-        source = source or DEFAULT_POLICY[spec.role]
+        source = source or DEFAULT_SOURCES[spec.role]
         try:
             self.policy = load_policy(source, self.scenario, self.robot_index)
         except (ValueError, FileNotFoundError, OSError) as exc:
@@ -132,8 +129,8 @@ class PolicyNode(Node):
             self.answer_newest()
 
     def on_obstacles(self, msg: MarkerArray) -> None:
-        stamp, obstacles, lifetime = convert.read_obstacle_markers(msg)
-        self.book.add_obstacles(stamp, obstacles, lifetime)
+        markers = convert.read_obstacle_markers(msg)
+        self.book.add_obstacles(markers.stamp, markers.obstacles, markers.lifetime_ns)
         self.answer_newest()
 
     def on_odom(self, robot: int, data: bytes) -> None:

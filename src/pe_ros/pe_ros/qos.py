@@ -20,6 +20,14 @@ topic                     reliability durability  history           why
 /diagnostics              reliable    volatile    keep last 10      as diagnostic_updater publishes it
 ========================  ==========  ==========  ================  =====================================
 
+The safety filter reads its inputs with these profiles in lockstep (``pairing:
+stamp``). On a robot (``pairing: latest``) it reads odometry and nominal commands
+best effort, keep last 5 (:data:`SENSOR_STATE`, :data:`SENSOR_COMMAND`: a best
+effort reader matches reliable and best-effort writers, as Nav2's sensor QoS, and
+only the newest sample matters), and reads ``/obstacles`` twice: latched (the
+current map from a transient-local writer) and volatile (:data:`MAP_VOLATILE`,
+which a volatile writer also matches).
+
 Lockstep evaluation relies on reliable delivery: a dropped state or command would
 stall the step until its timeout and be counted as a miss.
 """
@@ -39,6 +47,13 @@ STATUS = COMMAND
 #: The obstacle and arena markers (visualization_msgs/MarkerArray): latched.
 MAP = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: The obstacle markers from any writer (volatile, best effort): matches every publisher.
+MAP_VOLATILE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                          reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+#: A robot's inputs in real time: the newest sample from any writer.
+SENSOR_STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+                          reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+SENSOR_COMMAND = SENSOR_STATE
 #: Episode events (std_msgs/String with JSON): latched, a few deep.
 EPISODE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -51,4 +66,5 @@ TIMING = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=Relia
 #: /diagnostics.
 DIAGNOSTICS = TIMING
 
-__all__ = ["CLOCK", "COMMAND", "DIAGNOSTICS", "EPISODE", "MAP", "STATE", "STATUS", "TIMING"]
+__all__ = ["CLOCK", "COMMAND", "DIAGNOSTICS", "EPISODE", "MAP", "MAP_VOLATILE", "SENSOR_COMMAND",
+           "SENSOR_STATE", "STATE", "STATUS", "TIMING"]

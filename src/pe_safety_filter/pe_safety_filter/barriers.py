@@ -52,6 +52,11 @@ import numpy as np
 KIND_OBSTACLE, KIND_WALL, KIND_TEAMMATE = 0, 1, 2
 N_WALLS = 4
 _TINY = 1e-12
+#: Largest class-K gain (1/s) the filter uses. Gains given at call time are clamped
+#: to [0, GAIN_MAX]; configs outside it are refused. Far above any useful gain
+#: (1 / dt = 20 1/s at the shipped step; BarrierNet learns 0.5 .. 8), and small
+#: enough that gain * h stays a modest finite number in every arena.
+GAIN_MAX = 1000.0
 
 
 @numba.njit(cache=True, inline="always")
@@ -74,7 +79,7 @@ def assemble(x, y, th, d, radius, obstacles, n_obs, half_w, half_h, teammates, t
              g_obs, g_wall, g_tm, gains, n_gains, buffer, normalize, A, b, dist):
     """Fill rows ``A[k] . u >= b[k]`` for k < n_obs + 4 + n_tm and return that count.
 
-    ``gains`` (length ``n_gains``, negative entries count as 0) overrides the per-kind defaults ``g_obs``,
+    ``gains`` (length ``n_gains``, clamped to [0, GAIN_MAX]) overrides the per-kind defaults ``g_obs``,
     ``g_wall``, ``g_tm`` when ``n_gains > 0`` (then it must hold one gain per row).
     ``dist[k]`` receives the barrier as a signed distance (m) of the VCP from the
     inflated set: |q - c| - R for discs, h for walls (same sign as h).
@@ -89,7 +94,7 @@ def assemble(x, y, th, d, radius, obstacles, n_obs, half_w, half_h, teammates, t
         dy = qy - obstacles[i, 1]
         R = obstacles[i, 2] + radius + d
         h = dx * dx + dy * dy - R * R
-        gain = max(gains[k], 0.0) if n_gains > 0 else g_obs
+        gain = min(max(gains[k], 0.0), GAIN_MAX) if n_gains > 0 else g_obs
         _row(2.0 * dx, 2.0 * dy, c, s, d, -gain * h, normalize, A, b, k)
         dist[k] = math.hypot(dx, dy) - R
         k += 1
@@ -104,7 +109,7 @@ def assemble(x, y, th, d, radius, obstacles, n_obs, half_w, half_h, teammates, t
             h, gx, gy = lim_y - qy, 0.0, -1.0
         else:
             h, gx, gy = lim_y + qy, 0.0, 1.0
-        gain = max(gains[k], 0.0) if n_gains > 0 else g_wall
+        gain = min(max(gains[k], 0.0), GAIN_MAX) if n_gains > 0 else g_wall
         _row(gx, gy, c, s, d, -gain * h, normalize, A, b, k)
         dist[k] = h
         k += 1
@@ -115,7 +120,7 @@ def assemble(x, y, th, d, radius, obstacles, n_obs, half_w, half_h, teammates, t
         dy = qy - tq_y
         R = radius + tm_radii[j] + 2.0 * d + buffer
         h = dx * dx + dy * dy - R * R
-        gain = max(gains[k], 0.0) if n_gains > 0 else g_tm
+        gain = min(max(gains[k], 0.0), GAIN_MAX) if n_gains > 0 else g_tm
         _row(2.0 * dx, 2.0 * dy, c, s, d, -0.5 * gain * h, normalize, A, b, k)
         dist[k] = math.hypot(dx, dy) - R
         k += 1

@@ -28,6 +28,7 @@ from pe_safety_filter.exact_qp import solve_qp, solve_qp_batch, solve_qp_batch_n
 from pe_safety_filter.filter import BatchSafetyFilter, SafetyFilter
 from pe_safety_filter.osqp_qp import OsqpQP, quiet_c_stdout
 from pe_sim.batch import BatchSim
+from pe_sim.cli import console_main, positive_int
 from pe_sim.scenario import Scenario, load_scenario
 from pe_sim.scripted import WorldView, make_scripted
 
@@ -104,15 +105,19 @@ def _batch_time(fn, reps: int) -> float:
     return best
 
 
+@console_main("pe-filter-bench")
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="pe-filter-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="seed_1v1_2obs")
     parser.add_argument("--config", default="vcp_cbf")
-    parser.add_argument("--envs", type=int, default=8, help="environments recorded")
-    parser.add_argument("--steps", type=int, default=125, help="consecutive steps recorded per robot")
-    parser.add_argument("--passes", type=int, default=5, help="passes over the calls per single-call path")
-    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--envs", type=positive_int, default=8,
+                        help="environments recorded")
+    parser.add_argument("--steps", type=positive_int, default=125,
+                        help="consecutive steps recorded per robot")
+    parser.add_argument("--passes", type=positive_int, default=5,
+                        help="passes over the calls per single-call path")
+    parser.add_argument("--batch", type=positive_int, default=4096)
     args = parser.parse_args(argv)
 
     import torch
@@ -151,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
           f"intervened), {qps[0][0].shape[0]} barrier rows + 4 box rows, one thread", flush=True)
 
     node = _time_calls(lambda k, p, u, o: filters[k].filter(p, u, o), node_args, args.passes)
-    print(_line("SafetyFilter.filter, exact QP + exact next-step check", node), flush=True)
+    print(_line("SafetyFilter.filter, exact QP + exact whole-step check", node), flush=True)
     hard_t = _time_calls(lambda k, p, u, o: filters[k].filter(p, u, o), hard, max(1, args.passes * 4))
     print(_line(f"  same, intervened calls only ({len(hard)})", hard_t), flush=True)
     exact = _time_calls(solve_qp, qps, args.passes)
@@ -215,4 +220,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -13,10 +13,29 @@ from typing import Any
 
 import numpy as np
 
+from pe_safety_filter.barriers import GAIN_MAX
 from pe_sim.config_reader import ConfigReader, load_yaml
 from pe_sim.package_data import resolve_named
 
 SOLVERS = ("exact", "osqp")
+
+#: Accepted range [lo, hi] of each numeric ``FilterConfig`` field (units of the
+#: field). The loader refuses values outside them naming file and key; the filter
+#: refuses a ``FilterConfig`` built in code outside them (``ValueError``). Ranges
+#: relative to the arena and the robot (lookahead and margin + radius below the
+#: arena's half sizes) are checked where the arena is known (``SafetyFilter``).
+RANGES: dict[str, tuple[float, float]] = {
+    "lookahead": (1e-3, 2.0),              # m
+    "gain_obstacle": (0.0, GAIN_MAX),      # 1/s
+    "gain_wall": (0.0, GAIN_MAX),
+    "gain_teammate": (0.0, GAIN_MAX),
+    "robot_buffer": (0.0, 2.0),            # m
+    "margin": (0.0, 0.1),                  # m
+    "tighten_factor": (1e-3, 1.0),         # < 1, checked apart
+    "tighten_steps": (0, 20),
+    "max_state_age": (1e-6, 60.0),         # s
+    "feasibility_tol": (1e-10, 1e-6),      # relative
+}
 
 
 @dataclass(frozen=True)
@@ -104,10 +123,10 @@ def parse_filter_config(data: dict[str, Any], source: str = "<dict>") -> FilterC
     top = ConfigReader(data, source)
     name = top.string("name", "vcp_cbf")
     top.string("description", "")
-    lookahead = top.number("lookahead", min=0.0, min_exclusive=True)
+    lookahead = top.number("lookahead", min=RANGES["lookahead"][0], max=RANGES["lookahead"][1])
 
     g = top.section("gains")
-    gains = [g.number(k, min=0.0) for k in ("obstacle", "wall", "teammate")]
+    gains = [g.number(k, min=0.0, max=GAIN_MAX) for k in ("obstacle", "wall", "teammate")]
     g.done()
 
     weight = top.raw("weight")
@@ -124,22 +143,24 @@ def parse_filter_config(data: dict[str, Any], source: str = "<dict>") -> FilterC
     if not (w[0, 0] > 0.0 and w[0, 0] * w[1, 1] - w[0, 1] ** 2 > 0.0):
         raise top.error("weight", f"must be positive definite, got {weight!r}")
 
-    robot_buffer = top.number("robot_buffer", 0.0, min=0.0)
+    robot_buffer = top.number("robot_buffer", 0.0, min=0.0, max=RANGES["robot_buffer"][1])
     ec = top.section("exact_check")
-    margin = ec.number("margin", min=0.0)
+    margin = ec.number("margin", min=0.0, max=RANGES["margin"][1])
     ec.done()
     t = top.section("tighten")
-    factor = t.number("gain_factor", min=0.0, max=1.0)
+    factor = t.number("gain_factor", min=RANGES["tighten_factor"][0], max=1.0)
     if factor >= 1.0:
         raise t.error("gain_factor", f"must be < 1 (it shrinks the gains), got {factor}")
-    steps = t.integer("max_steps", min=0)
+    steps = t.integer("max_steps", min=0, max=int(RANGES["tighten_steps"][1]))
     t.done()
     b = top.section("backup", {})
     keep_omega = b.boolean("keep_omega", True)
     b.done()
-    max_age = top.number("max_state_age", min=0.0, min_exclusive=True)
+    max_age = top.number("max_state_age", min=RANGES["max_state_age"][0],
+                         max=RANGES["max_state_age"][1])
     solver = top.string("solver", "exact", choices=SOLVERS)
-    tol = top.number("feasibility_tol", 1e-9, min=0.0, max=1e-3)
+    tol = top.number("feasibility_tol", 1e-9, min=RANGES["feasibility_tol"][0],
+                     max=RANGES["feasibility_tol"][1])
     o = top.section("osqp", {})
     osqp = OsqpSettings(
         eps_abs=o.number("eps_abs", OsqpSettings.eps_abs, min=0.0),

@@ -28,6 +28,7 @@ from pe_safety_filter.barriers import assemble_constraints
 from pe_safety_filter.config import OsqpSettings
 from pe_safety_filter.exact_qp import solve_qp_batch
 from pe_safety_filter.osqp_qp import OsqpQP, quiet_c_stdout
+from pe_sim.cli import console_main, positive_int, seed_int
 
 M_MAX = 12  # rows per problem, padded with (0, 0) >= -1
 TOLERANCE = 1e-6
@@ -205,18 +206,19 @@ def kkt_certified(A, b, W, u_ref, lo, hi, u, tol: float = 1e-7) -> bool:
     return bool(resid <= tol * (1.0 + np.abs(grad).max()))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+@console_main("pe-filter-crosscheck")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pe-filter-crosscheck", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=positive_int, default=100_000)
+    parser.add_argument("--seed", type=seed_int, default=0)
     args = parser.parse_args(argv)
     result = run_crosscheck(args.n, args.seed)
     print(result.report())
     if result.examples:
         print(f"  first conflicting problems (index with --seed {args.seed}): {result.examples}")
-    raise SystemExit(0 if result.ok else 1)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

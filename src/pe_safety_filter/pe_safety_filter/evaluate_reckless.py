@@ -4,8 +4,10 @@ Pursuers drive pure pursuit (straight at the nearest evader, ignoring
 obstacles); evaders flee. Every robot's command goes through
 :class:`~pe_safety_filter.filter.BatchSafetyFilter` (``--no-filter``: straight to
 the simulator) and the batch simulation measures safety from true geometry
-(its violation flags, independent of the barriers). Metrics as defined in
-BRIEF.md, per robot role. Each of the N environments plays exactly one episode
+(its violation flags, independent of the barriers: an overlap at any time within
+a step counts, not only at its end). Metrics per robot role, plus the worst
+depth (the least clearance seen, negative = overlap) and how many steps ended
+in an overlap that was pushed out (end-of-step contacts). Each of the N environments plays exactly one episode
 (seeds ``seed .. seed + N - 1``).
 
     pe-filter-eval --episodes 1000                 # every default scenario, filtered
@@ -26,7 +28,7 @@ from pe_sim.batch import BatchSim
 from pe_sim.scenario import Scenario, load_scenario, shipped_scenarios
 from pe_sim.scripted import WorldView, make_scripted
 
-DEFAULT_SCENARIOS = ("seed_1v1_2obs", "bench_1v1_flee")
+DEFAULT_SCENARIOS = ("seed_1v1_2obs", "bench_1v1_flee", "open_1v1", "pursuit_2v1")
 
 
 @dataclass
@@ -41,6 +43,8 @@ class RoleStats:
     interventions: int = 0
     correction_sum: float = 0.0
     backups: int = 0
+    end_contacts: int = 0
+    min_clearance: float = float("inf")
 
 
 @dataclass
@@ -73,11 +77,15 @@ class EvalResult:
         cap = (f"capture rate {self.capture_rate:.3f} ({self.captures}/{self.episodes}); time to capture "
                + (f"mean {t.mean():.2f} s, median {np.median(t):.2f} s" if t.size else "n/a"))
         lines = [head, "  " + cap,
-                 "  role     robot-steps  violation step rate  violation episode rate"
+                 "  role     robot-steps  violating steps (rate)  violating episodes (rate)"
+                 "  end contacts  worst depth (m)  least clearance (m)"
                  + ("  intervention rate  mean size (intervened)  backup rate" if self.filtered else "")]
         for role, r in self.roles.items():
-            line = (f"  {role:<8} {r.robot_steps:>11d}  {r.violation_steps / max(r.robot_steps, 1):>19.6f}"
-                    f"  {r.violation_episodes / max(r.robot_episodes, 1):>22.4f}")
+            depth = max(0.0, -r.min_clearance)
+            line = (f"  {role:<8} {r.robot_steps:>11d}  {r.violation_steps:>8d} "
+                    f"({r.violation_steps / max(r.robot_steps, 1):.6f})"
+                    f"  {r.violation_episodes:>10d} ({r.violation_episodes / max(r.robot_episodes, 1):.4f})"
+                    f"  {r.end_contacts:>12d}  {depth:>15.3e}  {r.min_clearance:>19.3e}")
             if self.filtered:
                 line += (f"  {r.interventions / max(r.calls, 1):>17.4f}"
                          f"  {r.correction_sum / max(r.interventions, 1):>22.4f}"
@@ -117,6 +125,9 @@ def evaluate(
             s = stats[role]
             s.robot_steps += int(live.sum()) * int(m.sum())
             s.violation_steps += int(res.violation[live][:, m].sum())
+            s.end_contacts += int(res.contact[live][:, m].sum())
+            if live.any():
+                s.min_clearance = min(s.min_clearance, float(res.clearance[live][:, m].min()))
             if bf is not None:
                 s.calls += int(live.sum()) * int(m.sum())
                 s.interventions += int(fs.intervened[live][:, m].sum())

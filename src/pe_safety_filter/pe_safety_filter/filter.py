@@ -3,9 +3,10 @@
 
 Commands are u = (v m/s, omega rad/s); poses (x m, y m, theta rad) in the world
 frame; obstacles rows (cx, cy, r) in metres. The promise: a robot that starts
-safe (body clearance >= 0 against obstacles, walls and teammates) stays safe
-after one step of dt with the returned command, whatever the nominal command --
-the exact next-step check of :mod:`pe_safety_filter.kernel` guarantees it, the
+safe (body clearance >= 0 against obstacles, walls and teammates) stays safe at
+every time of the next step of dt with the returned command, whatever the
+nominal command, and the command is finite and within the robot's bounds --
+the exact whole-step check of :mod:`pe_safety_filter.kernel` guarantees it, the
 VCP-CBF QP (:mod:`pe_safety_filter.barriers`) makes the change the least one
 (in the W-norm) that keeps the barriers, and the stop backup is always there.
 """
@@ -22,13 +23,17 @@ from pe_safety_filter.barriers import N_WALLS, assemble
 from pe_safety_filter.config import FilterConfig
 from pe_safety_filter.kernel import (
     BACKUP_REASONS,
+    INVALID_OBSTACLE_RADIUS,
+    INVALID_TEAMMATE_RADIUS,
     N_PARAMS,
     P_FACTOR,
     REASON_CHECK_FAILED,
     REASON_NONE,
+    REASON_NONFINITE_INTERMEDIATE,
     REASON_SOLVER_FAILURE,
     REASON_STALE,
     TIER_BACKUP,
+    TIER_INVALID,
     TIER_NOMINAL,
     TIER_QP,
     TIER_TIGHTENED,
@@ -37,10 +42,12 @@ from pe_safety_filter.kernel import (
     filter_batch,
     filter_single,
     input_reason,
+    invalid_argument,
     make_params,
     next_step_ok,
 )
 from pe_safety_filter.osqp_qp import OsqpQP
+from pe_sim.dynamics import wrap_angle
 from pe_sim.safety_geometry import static_clearance
 from pe_sim.scenario import RobotSpec, Scenario
 
@@ -89,6 +96,14 @@ class FilterResult:
     @property
     def backup(self) -> bool:
         return self.tier == "backup"
+
+
+def _raise_invalid(code: int, row: int, obstacles, radii, reach) -> None:
+    if code == INVALID_OBSTACLE_RADIUS:
+        raise ValueError(f"obstacles: radius must be > 0, got {float(obstacles[row, 2])!r} in row {row}")
+    if code == INVALID_TEAMMATE_RADIUS:
+        raise ValueError(f"teammate_radii: must be > 0, got {float(radii[row])!r} at index {row}")
+    raise ValueError(f"teammate_reach: must be >= 0, got {float(reach[row])!r} at index {row}")
 
 
 def _result(res, t0: float) -> FilterResult:
@@ -153,16 +168,27 @@ class SafetyFilter:
         (K,) (default: this robot's radius) and ``teammate_reach`` (K,), the
         distance (m) a teammate may cover in one step (default: this robot's
         v_max * dt); ``gains`` (M + 4 + K,) class-K gains (1/s) in constraint
-        order (default: the config's per-kind gains); ``state_age`` (s) of the
-        state the command was computed from.
+        order (default: the config's per-kind gains; clamped to [0, GAIN_MAX]);
+        ``state_age`` (s, >= 0) of the state the command was computed from.
+        The heading is wrapped to [-pi, pi) first.
+
+        Raises ``ValueError`` naming the argument for wrong shapes, an obstacle
+        radius <= 0, teammate radii <= 0, teammate reach < 0 or a negative
+        ``state_age``; non-finite values give the backup instead.
         """
         t0 = time.perf_counter()
         pose = _f64(pose)
         u_nom = _f64(u_nom)
         obstacles = _f64(obstacles)
-        if pose.shape != (3,) or u_nom.shape != (2,) or obstacles.ndim != 2 or obstacles.shape[1] != 3:
-            raise ValueError(f"expected pose (3,), u_nom (2,), obstacles (M, 3); got {pose.shape}, "
-                             f"{u_nom.shape}, {obstacles.shape}")
+        if pose.shape != (3,):
+            raise ValueError(f"pose: expected shape (3,) (x, y, theta), got {pose.shape}")
+        if u_nom.shape != (2,):
+            raise ValueError(f"u_nom: expected shape (2,) (v, omega), got {u_nom.shape}")
+        if obstacles.ndim != 2 or obstacles.shape[1] != 3:
+            if obstacles.size == 0:
+                obstacles = self._no_tm
+            else:
+                raise ValueError(f"obstacles: expected shape (M, 3) (cx, cy, r), got {obstacles.shape}")
         if teammates is None:
             teammates, radii, reach = self._no_tm, self._no_vec, self._no_vec
         else:
@@ -173,23 +199,34 @@ class SafetyFilter:
             gains = _f64(gains)
             n_con = obstacles.shape[0] + N_WALLS + teammates.shape[0]
             if gains.shape != (n_con,):
-                raise ValueError(f"gains must have shape ({n_con},) (obstacles, 4 walls, teammates), "
+                raise ValueError(f"gains: expected shape ({n_con},) (obstacles, 4 walls, teammates), "
                                  f"got {gains.shape}")
+        if state_age < 0.0:
+            raise ValueError(f"state_age: must be >= 0 s, got {state_age!r}")
         if not state_age <= self._max_age:  # also catches nan
             return self._stale(u_nom, t0)
         if self._osqp is not None:
             return self._filter_osqp(pose, u_nom, obstacles, teammates, radii, reach, gains, t0)
-        return _result(filter_single(pose, u_nom, obstacles, teammates, radii, reach, gains,
-                                     self.params), t0)
+        res = filter_single(pose, u_nom, obstacles, teammates, radii, reach, gains, self.params)
+        if res[5] == TIER_INVALID:
+            _raise_invalid(res[6], res[8], obstacles, radii, reach)
+        return _result(res, t0)
 
     # -- helpers -------------------------------------------------------------------------
     def _teammates(self, teammates, radii, reach):
-        teammates = _f64(teammates).reshape(-1, 3)
+        teammates = _f64(teammates)
+        if teammates.size == 0:
+            teammates = self._no_tm
+        elif teammates.ndim != 2 or teammates.shape[1] != 3:
+            raise ValueError(f"teammates: expected shape (K, 3) (x, y, theta per row), "
+                             f"got {teammates.shape}")
         k = teammates.shape[0]
-        radii = np.full(k, self.robot.radius) if radii is None else _f64(radii).reshape(-1)
-        reach = np.full(k, self._default_reach) if reach is None else _f64(reach).reshape(-1)
-        if radii.shape != (k,) or reach.shape != (k,):
-            raise ValueError(f"teammate_radii and teammate_reach must have shape ({k},)")
+        radii = np.full(k, self.robot.radius) if radii is None else _f64(radii)
+        reach = np.full(k, self._default_reach) if reach is None else _f64(reach)
+        if radii.shape != (k,):
+            raise ValueError(f"teammate_radii: expected shape ({k},), got {radii.shape}")
+        if reach.shape != (k,):
+            raise ValueError(f"teammate_reach: expected shape ({k},), got {reach.shape}")
         return teammates, radii, reach
 
     def _stale(self, u_nom: np.ndarray, t0: float) -> FilterResult:
@@ -209,11 +246,15 @@ class SafetyFilter:
         p = self.params
         r = self.robot
         n_obs, n_tm = obstacles.shape[0], teammates.shape[0]
+        code, row = invalid_argument(obstacles, n_obs, radii, reach, n_tm)
+        if code:
+            _raise_invalid(code, row, obstacles, radii, reach)
         reason = input_reason(pose, u_nom, obstacles, n_obs, teammates, radii, reach, n_tm, gains,
                               gains.shape[0])
         if reason != REASON_NONE:
             # The kernel's answer for invalid input is the same for both solvers.
             return _result(filter_single(pose, u_nom, obstacles, teammates, radii, reach, gains, p), t0)
+        pose = np.array((pose[0], pose[1], wrap_angle(pose[2])))
         ref = np.array((min(max(u_nom[0], r.v_min), r.v_max),
                         min(max(u_nom[1], -r.omega_max), r.omega_max)))
         n_con = n_obs + N_WALLS + n_tm
@@ -223,6 +264,10 @@ class SafetyFilter:
                  self.half_width, self.half_height, teammates, radii, n_tm, cfg.gain_obstacle,
                  cfg.gain_wall, cfg.gain_teammate, gains, gains.shape[0], cfg.robot_buffer, True,
                  A, b, dist)
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            cs = max(abs(ref[0]) / r.v_max, abs(ref[1]) / r.omega_max)
+            return _result((0.0, 0.0, -ref[0], -ref[1], cs, TIER_BACKUP, REASON_NONFINITE_INTERMEDIATE,
+                            float(np.min(dist)), 0, -1, -1), t0)
         static_now, _ = static_clearance(pose[0], pose[1], r.radius, obstacles, n_obs,
                                          self.half_width, self.half_height)
         solved_any = False
@@ -230,7 +275,7 @@ class SafetyFilter:
         for attempt in range(cfg.tighten_steps + 1):
             u, status = self._osqp.solve(A, b * scale, ref)
             scale *= p[P_FACTOR]
-            if status != "solved":
+            if status != "solved" or not np.all(np.isfinite(u)):
                 continue
             solved_any = True
             v = min(max(u[0], r.v_min), r.v_max) + 0.0
@@ -329,7 +374,13 @@ class BatchSafetyFilter:
         if obstacles.ndim != 3 or obstacles.shape[0] != B or obstacles.shape[2] != 3:
             raise ValueError(f"expected obstacles (B, M, 3), got {obstacles.shape}")
         if n_obstacles.shape != (B,) or np.any(n_obstacles > obstacles.shape[1]) or np.any(n_obstacles < 0):
-            raise ValueError("n_obstacles must be (B,) with 0 <= n <= M")
+            raise ValueError("n_obstacles: must be (B,) with 0 <= n <= M")
+        present = np.arange(obstacles.shape[1]) < n_obstacles[:, None]
+        bad = present & (obstacles[:, :, 2] <= 0.0)
+        if bad.any():
+            e, k = np.argwhere(bad)[0]
+            raise ValueError(f"obstacles: radius must be > 0, got {float(obstacles[e, k, 2])!r} in "
+                             f"environment {e}, row {k}")
         if gains is None:
             gains = self._no_gains
         else:

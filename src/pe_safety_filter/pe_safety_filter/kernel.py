@@ -1,26 +1,37 @@
-"""The filter kernel: validate, assemble, solve, check the exact next step, tighten,
+"""The filter kernel: validate, assemble, solve, check the whole step exactly, tighten,
 back up -- for one robot, in one compiled call.
 
 Tiers (what acted): ``nominal`` (the clipped nominal command satisfied every
 constraint and the check), ``qp`` (the first QP solution), ``tightened`` (a
 re-solve with gains times ``factor**k``, k = 1 .. steps), ``backup`` (v = 0).
 
-Exact discrete-time check. The command u = (v, omega), held for dt, moves the
+Exact continuous-time check. The command u = (v, omega), held for dt, moves the
 robot on the exact arc of :func:`pe_sim.dynamics.arc_step` (the simulator's own
-function). The next body disc must keep clearance >= min(margin, c_now) from
-every obstacle and wall (c_now: the current clearance, so a robot that starts
-within the margin is only asked not to get closer), measured with
-:func:`pe_sim.safety_geometry.static_clearance` -- true geometry, independent of
-the barriers. A body that does not move (v = 0, any omega) passes.
+function). The body must keep clearance >= min(margin, c_now) from every
+obstacle and wall at every time of the step, not only at its end (c_now: the
+current clearance, so a robot that starts within the margin is only asked not
+to get closer). The least clearance along the arc is closed form
+(:func:`pe_sim.safety_geometry.swept_static_clearance`: true geometry,
+independent of the barriers). A body that does not move (v = 0, any omega)
+passes.
 
-Teammates. The teammate's next position is unknown, but within one step it
-stays in the disc of radius s_j = v_max_j dt around its current centre (a chord
-is never longer than the arc). A robot that moves must put its next body at
-least ``margin`` outside that reachable disc: |p' - p_j| >= r + r_j + s_j + margin.
-Soundness for a pair that both run this rule: if both stay, nothing changes; if
-i moves, |p_i' - p_j'| >= |p_i' - p_j| - |p_j' - p_j| >= r_i + r_j + s_j - s_j;
-if only j moves, the same with i and j swapped. (A teammate that is not
-filtered can still drive into a stopped robot; no filter on i can prevent that.)
+Teammates. The teammate's position during the step is unknown, but it stays in
+the disc of radius s_j = v_max_j dt around its current centre (a chord is never
+longer than the arc). A robot that moves must keep its body at least ``margin``
+outside that reachable disc along its whole arc:
+min_t |p(t) - p_j| >= r + r_j + s_j + margin (closed form,
+:func:`pe_sim.safety_geometry.arc_point_distance`). Then at every time t of the
+step |p_i(t) - p_j(t)| >= |p_i(t) - p_j| - |p_j(t) - p_j| >= r_i + r_j, whatever
+j does within its speed; a robot that stays cannot be hit by a teammate that
+runs the same rule. (A teammate that is not filtered can still drive into a
+stopped robot; no filter on i can prevent that.)
+
+Numbers. The heading is wrapped to [-pi, pi) before use (the simulator's
+convention), so an unwrapped but finite heading integrates the same arc as the
+simulator. Per-constraint gains are clamped to [0, ``GAIN_MAX``] 1/s; a
+non-finite constraint row or QP solution gives the backup with reason
+``nonfinite_intermediate``, so the returned command is always finite and within
+the bounds.
 
 Backup. v = 0 keeps the body disc where it is, so it is safe whenever the
 current state is. With ``keep_omega`` the backup keeps the clipped nominal turn
@@ -38,16 +49,19 @@ import numpy as np
 
 from pe_safety_filter.barriers import N_WALLS, assemble
 from pe_safety_filter.exact_qp import INFEASIBLE, N_BOX, solve_rows
-from pe_sim.dynamics import arc_step
-from pe_sim.safety_geometry import static_clearance
+from pe_sim.dynamics import arc_step, wrap_angle
+from pe_sim.safety_geometry import arc_point_distance, static_clearance, swept_static_clearance
 
 TIERS = ("nominal", "qp", "tightened", "backup")
 TIER_UNFILTERED, TIER_NOMINAL, TIER_QP, TIER_TIGHTENED, TIER_BACKUP = -1, 0, 1, 2, 3
 #: Backup reasons; reason code k > 0 is BACKUP_REASONS[k - 1].
 BACKUP_REASONS = ("nonfinite_state", "nonfinite_command", "stale_state", "solver_failure",
-                  "exact_check_failed")
+                  "exact_check_failed", "nonfinite_intermediate")
 (REASON_NONE, REASON_NONFINITE_STATE, REASON_NONFINITE_COMMAND, REASON_STALE,
- REASON_SOLVER_FAILURE, REASON_CHECK_FAILED) = range(6)
+ REASON_SOLVER_FAILURE, REASON_CHECK_FAILED, REASON_NONFINITE_INTERMEDIATE) = range(7)
+#: Codes of :func:`filter_single` for arguments it refuses (tier ``TIER_INVALID``).
+TIER_INVALID = -2
+INVALID_OBSTACLE_RADIUS, INVALID_TEAMMATE_RADIUS, INVALID_TEAMMATE_REACH = 1, 2, 3
 
 # Layout of the float64 parameter vector of one robot.
 (P_D, P_MARGIN, P_FACTOR, P_STEPS, P_BUFFER, P_DT, P_HW, P_HH, P_RADIUS, P_VMIN, P_VMAX, P_WMAX,
@@ -55,14 +69,66 @@ BACKUP_REASONS = ("nonfinite_state", "nonfinite_command", "stale_state", "solver
 N_PARAMS = 20
 
 
+def _require(ok: bool, name: str, value, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}: {what}, got {value!r}")
+
+
+def _finite(x) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_setup(config, robot, half_width: float, half_height: float, dt: float) -> None:
+    """Raise ``ValueError`` naming the argument when the arena (half sizes, m), the
+    step (s), the robot or the config cannot give a meaningful filter."""
+    for name, value in (("half_width", half_width), ("half_height", half_height), ("dt", dt)):
+        _require(_finite(value) and value > 0.0, name, value, "must be finite and > 0")
+    rn = f"robot '{robot.name}'"
+    _require(_finite(robot.radius) and robot.radius > 0.0, f"{rn} radius", robot.radius,
+             "must be finite and > 0")
+    _require(_finite(robot.v_max) and robot.v_max > 0.0, f"{rn} v_max", robot.v_max,
+             "must be finite and > 0")
+    _require(_finite(robot.omega_max) and robot.omega_max > 0.0, f"{rn} omega_max", robot.omega_max,
+             "must be finite and > 0")
+    if robot.v_min > 0.0:
+        raise ValueError(f"{rn}: v_min = {robot.v_min} > 0, so stopping is not "
+                         "admissible and the filter has no safe backup")
+    _require(_finite(robot.v_min), f"{rn} v_min", robot.v_min, "must be finite and <= 0")
+    room = min(half_width, half_height) - robot.radius
+    _require(room > 0.0, f"{rn} radius", robot.radius, "must be smaller than the arena's half sizes")
+    check_config_values(config)
+    _require(config.lookahead < room, "config lookahead", config.lookahead,
+             f"lookahead + robot radius must be < the arena's smaller half size "
+             f"{min(half_width, half_height)} m")
+    _require(config.margin < room, "config margin", config.margin,
+             f"margin + robot radius must be < the arena's smaller half size "
+             f"{min(half_width, half_height)} m")
+
+
+def check_config_values(config) -> None:
+    """Raise ``ValueError`` naming the field when a ``FilterConfig`` built in code is
+    outside the ranges the YAML loader enforces (see ``pe_safety_filter.config``)."""
+    from pe_safety_filter.config import RANGES
+
+    for name, (lo, hi) in RANGES.items():
+        value = getattr(config, name)
+        _require(_finite(value) and lo <= value <= hi, f"config {name}", value,
+                 f"must be in [{lo:g}, {hi:g}]")
+    _require(config.tighten_factor < 1.0, "config tighten_factor", config.tighten_factor,
+             "must be < 1 (it shrinks the gains)")
+    w = np.array(config.weight, dtype=np.float64)
+    ok = (w.shape == (2, 2) and bool(np.all(np.isfinite(w))) and w[0, 1] == w[1, 0]
+          and w[0, 0] > 0.0 and w[0, 0] * w[1, 1] - w[0, 1] ** 2 > 0.0)
+    _require(ok, "config weight", config.weight, "must be finite, symmetric and positive definite")
+
+
 def make_params(config, robot, half_width: float, half_height: float, dt: float) -> np.ndarray:
     """The parameter vector of one robot (``FilterConfig``, ``RobotSpec``, arena half
-    sizes in m, step in s)."""
-    if robot.v_min > 0.0:
-        raise ValueError(f"robot '{robot.name}': v_min = {robot.v_min} > 0, so stopping is not "
-                         "admissible and the filter has no safe backup")
-    if dt <= 0.0:
-        raise ValueError(f"dt must be > 0, got {dt}")
+    sizes in m, step in s); ``ValueError`` naming the argument for invalid ones."""
+    check_setup(config, robot, half_width, half_height, dt)
     W = config.weight
     p = np.zeros(N_PARAMS)
     p[P_D] = config.lookahead
@@ -95,7 +161,32 @@ def clip(value, lo, hi):
 @numba.njit(cache=True)
 def next_step_ok(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w, half_h, margin, static_now,
                  teammates, tm_radii, tm_reach, n_tm):
-    """Whether holding (v, w) for dt keeps the body safe (see the module docstring)."""
+    """Whether holding (v, w) for dt keeps the body safe at every time of the step (see
+    the module docstring); ``th`` wrapped to [-pi, pi)."""
+    if v == 0.0:
+        return True
+    travel = abs(v) * dt  # the centre moves at most this far: a sound shortcut when far away
+    need = min(margin, static_now)
+    if not static_now - travel >= need:
+        c, _, _ = swept_static_clearance(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w,
+                                         half_h)
+        if not c >= need:
+            return False
+    for j in range(n_tm):
+        reach = radius + tm_radii[j] + tm_reach[j] + margin
+        if math.hypot(x - teammates[j, 0], y - teammates[j, 1]) - travel >= reach:
+            continue
+        dj, _ = arc_point_distance(x, y, th, v, w, dt, teammates[j, 0], teammates[j, 1])
+        if not dj - radius - tm_radii[j] - tm_reach[j] >= margin:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def end_of_step_ok(x, y, th, v, w, dt, radius, obstacles, n_obs, half_w, half_h, margin, static_now,
+                   teammates, tm_radii, tm_reach, n_tm):
+    """The weaker check that looks at the end of the step only (kept for comparison
+    in tests and the benchmark; the filter does not use it)."""
     if v == 0.0:
         return True
     nx, ny, _ = arc_step(x, y, th, v, w, dt)
@@ -157,7 +248,7 @@ def filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_t
         cs = max(abs(r0) / v_hi, abs(r1) / w_hi)
         return 0.0, 0.0, -r0, -r1, cs, TIER_BACKUP, reason, np.nan, 0, -1, -1
 
-    x, y, th = pose[0], pose[1], pose[2]
+    x, y, th = pose[0], pose[1], wrap_angle(pose[2])
     d = params[P_D]
     radius = params[P_RADIUS]
     half_w = params[P_HW]
@@ -168,8 +259,13 @@ def filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_t
                      n_tm, params[P_G_OBS], params[P_G_WALL], params[P_G_TM], gains, n_gains,
                      params[P_BUFFER], True, A, b, dist)
     min_barrier = np.inf
+    finite = True
     for k in range(n_con):
         min_barrier = min(min_barrier, dist[k])
+        finite = finite and math.isfinite(A[k, 0]) and math.isfinite(A[k, 1]) and math.isfinite(b[k])
+    if not finite:
+        return 0.0, 0.0, -r0, -r1, max(abs(r0) / v_hi, abs(r1) / w_hi), TIER_BACKUP, \
+            REASON_NONFINITE_INTERMEDIATE, min_barrier, 0, -1, -1
     static_now, _ = static_clearance(x, y, radius, obstacles, n_obs, half_w, half_h)
 
     n = n_con + N_BOX
@@ -192,6 +288,9 @@ def filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_t
         scale *= params[P_FACTOR]
         if n_act == INFEASIBLE:
             continue
+        if not (math.isfinite(sol[0]) and math.isfinite(sol[1])):
+            return 0.0, 0.0, -r0, -r1, max(abs(r0) / v_hi, abs(r1) / w_hi), TIER_BACKUP, \
+                REASON_NONFINITE_INTERMEDIATE, min_barrier, 0, -1, -1
         solved_any = True
         v = clip(sol[0], v_lo, v_hi) + 0.0  # + 0.0 turns -0.0 into 0.0
         w = clip(sol[1], -w_hi, w_hi) + 0.0
@@ -227,6 +326,21 @@ def filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_t
     return 0.0, w, -r0, w - r1, cs, TIER_BACKUP, reason, min_barrier, 0, -1, -1
 
 
+@numba.njit(cache=True)
+def invalid_argument(obstacles, n_obs, tm_radii, tm_reach, n_tm):
+    """(``INVALID_*`` code or 0, row): obstacle radii must be > 0, teammate radii > 0,
+    teammate reach >= 0 (non-finite values are left to the backup)."""
+    for i in range(n_obs):
+        if obstacles[i, 2] <= 0.0:
+            return INVALID_OBSTACLE_RADIUS, i
+    for j in range(n_tm):
+        if tm_radii[j] <= 0.0:
+            return INVALID_TEAMMATE_RADIUS, j
+        if tm_reach[j] < 0.0:
+            return INVALID_TEAMMATE_REACH, j
+    return 0, -1
+
+
 @numba.njit(cache=True, inline="always")
 def _scratch(cap):
     """Work arrays of :func:`filter_one` for up to ``cap`` barrier rows: A, b, dist, the
@@ -237,9 +351,15 @@ def _scratch(cap):
 
 @numba.njit(cache=True)
 def filter_single(pose, u_nom, obstacles, teammates, tm_radii, tm_reach, gains, params):
-    """:func:`filter_one` with its own scratch (all obstacle and teammate rows used)."""
+    """:func:`filter_one` with its own scratch (all obstacle and teammate rows used).
+
+    Arguments it refuses give tier ``TIER_INVALID``, the ``INVALID_*`` code as the
+    reason and the offending row as the 9th entry (the caller raises)."""
     n_obs = obstacles.shape[0]
     n_tm = teammates.shape[0]
+    code, row = invalid_argument(obstacles, n_obs, tm_radii, tm_reach, n_tm)
+    if code:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, TIER_INVALID, code, np.nan, row, -1, -1
     A, b, dist, An, bn, sol, act = _scratch(n_obs + N_WALLS + n_tm)
     return filter_one(pose, u_nom, obstacles, n_obs, teammates, tm_radii, tm_reach, n_tm, gains,
                       gains.shape[0], params, A, b, dist, An, bn, sol, act)

@@ -17,9 +17,16 @@ API is this class with B = 1.
 
 Physics: commands are clipped to each robot's bounds (non-finite values become
 0, i.e. stop) and integrated exactly along the arc. Obstacles and walls are
-solid: a body that would overlap one is pushed back to touching it and the step
-is recorded as a contact, which is a safety violation. Teammates' bodies are
-not solid; their overlap is recorded as a violation. The episode terminates
+solid: a body that would end a step overlapping one is pushed back to touching
+it and the step is recorded as a contact. Teammates' bodies are not solid.
+
+Violations are measured over the whole step, not at its end: a robot-step is a
+violation when the body overlaps an obstacle, leaves the arena or overlaps a
+teammate at any time within the step, on the arc the command drives (before
+any push-out; :func:`pe_sim.safety_geometry.swept_static_clearance`, closed
+form, and :func:`pe_sim.safety_geometry.pair_swept_clearance` for teammates).
+``StepResult.contact_pose`` is the pose at the least clearance of the step, so
+a recording shows the overlap rather than the pushed-out pose. The episode terminates
 when any pursuer's centre comes within ``capture_radius`` of an evader's, and is
 truncated after ``max_steps`` steps.
 """
@@ -33,12 +40,20 @@ import numba
 import numpy as np
 
 from pe_sim.counter_rng import STREAM_OBSTACLES, STREAM_START, uniform
-from pe_sim.dynamics import arc_step
-from pe_sim.safety_geometry import KIND_NONE, KIND_TEAMMATE, static_clearance
+from pe_sim.dynamics import arc_step, wrap_angle
+from pe_sim.safety_geometry import (
+    KIND_NONE,
+    KIND_TEAMMATE,
+    PAIR_STACK,
+    pair_swept_clearance_ends,
+    static_clearance,
+    swept_clearance_from,
+)
 from pe_sim.scenario import Scenario
 
 ROLE_PURSUER, ROLE_EVADER = 0, 1
 _CONTACT_PUSH = 1e-9  # m; a resolved contact leaves the body this far outside the surface
+_PAIR_TOL = 1e-10     # m; teammate clearance within a step is exact to this near contact
 _MAX_PLACEMENT_TRIES = 2000
 
 
@@ -78,9 +93,10 @@ class StepResult:
     reward: np.ndarray            # (B, N) float64
     terminated: np.ndarray        # (B,) bool: capture
     truncated: np.ndarray         # (B,) bool: time limit without capture
-    violation: np.ndarray         # (B, N) bool: body overlapped obstacle/teammate or left arena
-    contact: np.ndarray           # (B, N) bool: pushed back by an obstacle or a wall
-    clearance: np.ndarray         # (B, N) float64: least body clearance this step (m)
+    violation: np.ndarray         # (B, N) bool: body overlapped obstacle/teammate or left the arena
+                                  #   at some time within the step
+    contact: np.ndarray           # (B, N) bool: pushed back by an obstacle or a wall at the end
+    clearance: np.ndarray         # (B, N) float64: least body clearance within this step (m)
     violation_kind: np.ndarray    # (B, N) int8: safety_geometry.KIND_*
     pursuer_distance: np.ndarray  # (B,) least pursuer-evader centre distance after the step (m)
     final_pose: np.ndarray        # (D, N, 3)
@@ -89,6 +105,9 @@ class StepResult:
     final_n_obstacles: np.ndarray  # (D,)
     final_seed: np.ndarray        # (D,)
     final_steps: np.ndarray       # (D,)
+    contact_pose: np.ndarray | None = None   # (B, N, 3): pose at the least clearance of the
+                                             #   step, on the commanded arc (before push-out)
+    contact_time: np.ndarray | None = None   # (B, N): when, in s after the step's start
 
     @property
     def done(self) -> np.ndarray:
@@ -239,8 +258,11 @@ def _least_pe_distance(pose, role):
 def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
                radius, v_min, v_max, omega_max, role, half_w, half_h, dt, max_steps,
                capture_radius, w_capture, w_timeout, w_shaping, w_contact,
-               reward, terminated, truncated, violation, contact, clearance, kind, pe_distance):
+               reward, terminated, truncated, violation, contact, clearance, kind, pe_distance,
+               start, arc_end, contact_pose, contact_time):
     n_envs, n_robots = pose.shape[0], pose.shape[1]
+    stack_lo = np.empty(PAIR_STACK)
+    stack_hi = np.empty(PAIR_STACK)
     for b in range(n_envs):
         before = _least_pe_distance(pose[b], role)
         n_obs = n_obstacles[b]
@@ -249,13 +271,34 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
             w = _clip_command(actions[b, i, 1], -omega_max[i], omega_max[i])
             velocity[b, i, 0] = v
             velocity[b, i, 1] = w
-            x, y, th = arc_step(pose[b, i, 0], pose[b, i, 1], pose[b, i, 2], v, w, dt)
-            c, k = static_clearance(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
+            x0, y0, th0 = pose[b, i, 0], pose[b, i, 1], pose[b, i, 2]
+            start[b, i, 0] = x0
+            start[b, i, 1] = y0
+            start[b, i, 2] = th0
+            x, y, th = arc_step(x0, y0, th0, v, w, dt)
+            arc_end[b, i, 0] = x
+            arc_end[b, i, 1] = y
+            c, k, t = swept_clearance_from(x0, y0, wrap_angle(th0), v, w, dt, x, y, radius[i],
+                                           obstacles[b], n_obs, half_w, half_h)
             clearance[b, i] = c
             kind[b, i] = k if c < 0.0 else KIND_NONE
-            contact[b, i] = c < 0.0
             violation[b, i] = c < 0.0
-            if c < 0.0:
+            if t == 0.0:
+                cx, cy, cth = x0, y0, th0
+            elif t == dt:
+                cx, cy, cth = x, y, th
+            else:
+                cx, cy, cth = arc_step(x0, y0, th0, v, w, t)
+            contact_pose[b, i, 0] = cx
+            contact_pose[b, i, 1] = cy
+            contact_pose[b, i, 2] = cth
+            contact_time[b, i] = t
+            if t == dt:
+                c_end = c
+            else:
+                c_end, _ = static_clearance(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
+            contact[b, i] = c_end < 0.0
+            if c_end < 0.0:
                 x, y = _resolve_contacts(x, y, radius[i], obstacles[b], n_obs, half_w, half_h)
             pose[b, i, 0] = x
             pose[b, i, 1] = y
@@ -264,15 +307,45 @@ def _step_envs(actions, pose, velocity, obstacles, n_obstacles, step_count,
             for j in range(i + 1, n_robots):
                 if role[i] != role[j]:
                     continue
-                c = math.hypot(pose[b, i, 0] - pose[b, j, 0],
-                               pose[b, i, 1] - pose[b, j, 1]) - radius[i] - radius[j]
+                r_sum = radius[i] + radius[j]
+                c_end = math.hypot(pose[b, i, 0] - pose[b, j, 0],
+                                   pose[b, i, 1] - pose[b, j, 1]) - r_sum
+                # Skip the arcs when they cannot come closer than what each robot already
+                # has (the pair distance changes at most |v_i| + |v_j| per second).
+                c0 = math.hypot(start[b, i, 0] - start[b, j, 0],
+                                start[b, i, 1] - start[b, j, 1]) - r_sum
+                c1 = math.hypot(arc_end[b, i, 0] - arc_end[b, j, 0],
+                                arc_end[b, i, 1] - arc_end[b, j, 1]) - r_sum
+                lower = 0.5 * (c0 + c1 - (abs(velocity[b, i, 0]) + abs(velocity[b, j, 0])) * dt)
+                if min(lower, c_end) >= max(clearance[b, i], clearance[b, j], 0.0):
+                    continue
+                # Along both commanded arcs, and at the end after any push-out.
+                c, t = pair_swept_clearance_ends(
+                    start[b, i, 0], start[b, i, 1], start[b, i, 2], velocity[b, i, 0],
+                    velocity[b, i, 1], start[b, j, 0], start[b, j, 1], start[b, j, 2],
+                    velocity[b, j, 0], velocity[b, j, 1], dt, r_sum, _PAIR_TOL,
+                    arc_end[b, i, 0], arc_end[b, i, 1], arc_end[b, j, 0], arc_end[b, j, 1],
+                    stack_lo, stack_hi)
+                if c_end < c:
+                    c, t = c_end, dt
                 for m in (i, j):
                     if c < clearance[b, m]:
                         clearance[b, m] = c
+                        if c_end <= c:
+                            contact_pose[b, m, 0] = pose[b, m, 0]
+                            contact_pose[b, m, 1] = pose[b, m, 1]
+                            contact_pose[b, m, 2] = pose[b, m, 2]
+                        else:
+                            px, py, pth = arc_step(start[b, m, 0], start[b, m, 1], start[b, m, 2],
+                                                   velocity[b, m, 0], velocity[b, m, 1], t)
+                            contact_pose[b, m, 0] = px
+                            contact_pose[b, m, 1] = py
+                            contact_pose[b, m, 2] = pth
+                        contact_time[b, m] = t
                     if c < 0.0:
-                        violation[b, m] = True
-                        if not contact[b, m]:
+                        if not violation[b, m]:
                             kind[b, m] = KIND_TEAMMATE
+                        violation[b, m] = True
         after = _least_pe_distance(pose[b], role)
         pe_distance[b] = after
         step_count[b] += 1
@@ -321,6 +394,10 @@ class BatchSim:
         self._clearance = np.zeros((num_envs, n))
         self._kind = np.zeros((num_envs, n), dtype=np.int8)
         self._pe_distance = np.zeros(num_envs)
+        self._start = np.zeros((num_envs, n, 3))
+        self._arc_end = np.zeros((num_envs, n, 2))
+        self._contact_pose = np.zeros((num_envs, n, 3))
+        self._contact_time = np.zeros((num_envs, n))
         self.next_seed = seed
         self.reset(seed)
 
@@ -370,6 +447,7 @@ class BatchSim:
             self.half_height, sc.dt, sc.max_steps, sc.capture_radius, w.capture, w.timeout,
             w.distance_shaping, w.contact, self._reward, self._terminated, self._truncated,
             self._violation, self._contact, self._clearance, self._kind, self._pe_distance,
+            self._start, self._arc_end, self._contact_pose, self._contact_time,
         )
         done = np.flatnonzero(self._terminated | self._truncated)
         result = StepResult(
@@ -380,6 +458,7 @@ class BatchSim:
             final_pose=self.pose[done], final_velocity=self.velocity[done],
             final_obstacles=self.obstacles[done], final_n_obstacles=self.n_obstacles[done],
             final_seed=self.episode_seed[done], final_steps=self.step_count[done],
+            contact_pose=self._contact_pose.copy(), contact_time=self._contact_time.copy(),
         )
         if auto_reset and done.size:
             self.reset_envs(done)

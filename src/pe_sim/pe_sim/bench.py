@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from pe_sim.batch import BatchSim
+from pe_sim.cli import console_main, positive_int
 from pe_sim.observation import ObservationBuilder
 from pe_sim.scenario import load_scenario
 
@@ -42,10 +43,11 @@ def _time_batch(scenario, num_envs: int, steps: int, repeats: int) -> list[float
     return per_step
 
 
+@console_main("pe-sim-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-sim-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default="seed_1v1_2obs")
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=positive_int, default=7)
     args = p.parse_args(argv)
     scenario = load_scenario(args.scenario)
     n = scenario.num_robots
@@ -60,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nGymnasium env (B = 1, one learning pursuer vs the scripted random evader, "
           f"observation built each step), median of {args.repeats} repeats")
     per_step = np.array(_time_gym_env(scenario, 5000, args.repeats))
-    print(f"{'single':>8} {1 / np.median(per_step):>14,.0f} steps/s "
+    env_rate = 1 / np.median(per_step)
+    print(f"{'single':>8} {env_rate:>14,.0f} steps/s "
           f"({np.median(per_step) * 1e6:.1f} us/step, p99 {np.percentile(per_step, 99) * 1e6:.1f} us)")
+    ratios = _alternating_ratios(scenario, 5000, args.repeats)
+    print(f"{'ratio':>8} {np.median(ratios):>14.0%} of the batch core's B = 1 rate (median of "
+          f"{args.repeats} alternating pairs, {min(ratios):.0%}-{max(ratios):.0%}; the env adds the "
+          "scripted opponent, the learner's action mapping and info)")
     from pe_sim.envs.vec_env import bench_vec_env
 
     for opponent in ("random", "flee"):
@@ -69,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"BatchVecEnv B=1024 vs {opponent:<6} {r['steps_per_s']:>12,.0f} env steps/s "
               f"({r['batch_step_ms_median']:.2f} ms/batch step, info list {r['info_list_ms']:.3f} ms)")
     return 0
+
+
+def _alternating_ratios(scenario, steps: int, pairs: int) -> list[float]:
+    """Gymnasium env steps/s over batch-core (B = 1) steps/s, timed alternately (one
+    repeat of each per pair) so both see the same machine load."""
+    ratios = []
+    for _ in range(pairs):
+        batch = _time_batch(scenario, 1, steps, 1)[0]
+        env = _time_gym_env(scenario, steps, 1)[0]
+        ratios.append(batch / env)
+    return ratios
 
 
 def _time_gym_env(scenario, steps: int, repeats: int) -> list[float]:

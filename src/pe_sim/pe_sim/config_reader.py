@@ -1,8 +1,12 @@
-"""Validated reading of YAML configuration files.
+"""Reading YAML configuration files: the error type and the YAML loader.
 
 Every error names the file and the full key path (``robots[1].v_max``), so a
 malformed config is fixed in one look. Unknown keys are errors too: a typo must
 not silently fall back to a default.
+
+Configs are described by dataclasses and read by :mod:`pe_sim.config_schema`
+(scenarios, training configs). :class:`ConfigReader` is the older reader the
+safety-filter config still uses until it moves to the schema too.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from pe_sim.cli import UserError
+
 _REQUIRED = object()
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file is missing a key or holds a bad value."""
 
     def __init__(self, source: str, key: str, message: str) -> None:
@@ -35,6 +41,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), "<file>", "file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "<file>", f"not valid YAML: {exc}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "<file>", f"not a readable YAML text file: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "<root>", "expected a mapping at the top level")
     return data
@@ -67,7 +75,11 @@ class ConfigReader:
         self._seen.add(name)
         if name not in self._data:
             if default is _REQUIRED:
-                raise self.error(name, "missing (required)")
+                import difflib
+
+                typo = difflib.get_close_matches(name, [str(k) for k in self._data], n=1, cutoff=0.6)
+                hint = f"; the file has '{typo[0]}': a typo of '{name}'?" if typo else ""
+                raise self.error(name, f"missing (required){hint}")
             return default
         return self._data[name]
 
@@ -97,12 +109,16 @@ class ConfigReader:
             raise self.error(name, f"must be <= {hi}, got {value}")
         return value
 
-    def integer(self, name: str, default: Any = _REQUIRED, *, min: int | None = None) -> int:
+    def integer(
+        self, name: str, default: Any = _REQUIRED, *, min: int | None = None, max: int | None = None
+    ) -> int:
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"expected an integer, got {value!r}")
         if min is not None and value < min:
             raise self.error(name, f"must be >= {min}, got {value}")
+        if max is not None and value > max:
+            raise self.error(name, f"must be <= {max}, got {value}")
         return value
 
     def string(self, name: str, default: Any = _REQUIRED, *, choices: tuple[str, ...] = ()) -> str:
@@ -152,4 +168,8 @@ class ConfigReader:
     def done(self) -> None:
         unknown = sorted(set(self._data) - self._seen)
         if unknown:
-            raise self.error(unknown[0], f"unknown key (known here: {sorted(self._seen)})")
+            import difflib
+
+            match = difflib.get_close_matches(str(unknown[0]), sorted(self._seen), n=1, cutoff=0.6)
+            hint = f" (did you mean '{match[0]}'?)" if match else ""
+            raise self.error(unknown[0], f"unknown key{hint}; known here: {sorted(self._seen)}")

@@ -9,7 +9,12 @@ compressed ``.npz`` file (arrays plus one JSON string of metadata):
 * ``pose``        (T + 1, N, 3) float64: x, y, theta; row 0 is the start state.
 * ``command``     (T, N, 2) float64: the (v, omega) applied in each step.
 * ``violation``   (T, N) bool: robot's body overlapped an obstacle/teammate or
-  left the arena after step t (step t is the move from row t to row t + 1).
+  left the arena at some time within step t (step t is the move from row t to
+  row t + 1).
+* ``contact_pose`` (T, N, 3) float64 (optional; recordings made before it was
+  added lack it): the pose at the least clearance within step t, on the
+  commanded arc before any push-out -- where an overlap is visible even when the
+  recorded end pose was pushed back to touching.
 * ``obstacles``   (M, 3) float64: centre x, y and radius of the episode's obstacles.
 * ``nominal_command`` (T, N, 2) float64, optional: the policies' commands before the
   safety filter (equal to ``command`` for unfiltered robots).
@@ -58,6 +63,7 @@ class EpisodeLog:
     command: np.ndarray                 # (T, N, 2)
     violation: np.ndarray               # (T, N) bool
     capture_step: int | None = None
+    contact_pose: np.ndarray | None = None  # (T, N, 3), see the module docstring
     policies: dict[str, str] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)
     nominal_command: np.ndarray | None = None   # (T, N, 2), before the filter
@@ -103,8 +109,8 @@ class EpisodeLog:
             path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         optional = {key: value for key, value in (
-            ("nominal_command", self.nominal_command), ("correction", self.correction),
-            ("intervened", self.intervened)) if value is not None}
+            ("contact_pose", self.contact_pose), ("nominal_command", self.nominal_command),
+            ("correction", self.correction), ("intervened", self.intervened)) if value is not None}
         np.savez_compressed(path, pose=self.pose, command=self.command,
                             violation=self.violation, obstacles=self.obstacles,
                             meta=np.array(json.dumps(self.meta())), **optional)
@@ -132,6 +138,7 @@ class EpisodeLog:
                 violation=np.array(data["violation"], dtype=bool),
                 capture_step=meta["capture_step"], policies=dict(meta.get("policies", {})),
                 scenario=dict(meta.get("scenario", {})),
+                contact_pose=optional("contact_pose", np.float64),
                 nominal_command=optional("nominal_command", np.float64),
                 correction=optional("correction", np.float64), intervened=optional("intervened", bool),
             )
@@ -171,7 +178,7 @@ class EpisodeRecorder:
         self._open = {
             e: {"seed": int(sim.episode_seed[e]),
                 "obstacles": sim.obstacles[e, : sim.n_obstacles[e]].copy(),
-                "pose": [sim.pose[e].copy()], "command": [], "violation": []}
+                "pose": [sim.pose[e].copy()], "command": [], "violation": [], "contact_pose": []}
             for e in self.envs
         }
 
@@ -193,6 +200,8 @@ class EpisodeRecorder:
                 rec["pose"].append(sim.pose[e].copy())
                 rec["command"].append(sim.velocity[e].copy())
             rec["violation"].append(result.violation[e].copy())
+            if result.contact_pose is not None:
+                rec["contact_pose"].append(result.contact_pose[e].copy())
             if e in done_rows:
                 steps = len(rec["command"])
                 capture = steps if bool(result.terminated[e]) else None
@@ -222,6 +231,8 @@ class EpisodeRecorder:
             command=np.array(rec["command"], dtype=np.float64).reshape(-1, n, 2),
             violation=np.array(rec["violation"], dtype=bool).reshape(-1, n),
             capture_step=capture_step, policies=dict(self.policies), scenario=sc.to_dict(),
+            contact_pose=(np.array(rec["contact_pose"], dtype=np.float64).reshape(-1, n, 3)
+                          if len(rec["contact_pose"]) == len(rec["command"]) else None),
         )
 
 

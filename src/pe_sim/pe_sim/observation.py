@@ -20,6 +20,7 @@ Layout, in order:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from pe_sim.cli import UserError
 from pe_sim.scenario import Scenario
 
 OBS_NAME = "pe_sim.ego"
@@ -34,7 +36,7 @@ OBS_VERSION = 1
 SELF_DIM, WALLS_DIM, ROBOT_DIM, OBSTACLE_DIM = 6, 4, 7, 5
 
 
-class ObservationSpecMismatch(ValueError):
+class ObservationSpecMismatch(UserError, ValueError):
     """A policy's observation spec differs from the one its caller builds."""
 
 
@@ -49,7 +51,7 @@ class ObservationSpec:
     k_obstacles: int
     length_scale: float
 
-    @property
+    @functools.cached_property
     def fields(self) -> tuple[tuple[str, int], ...]:
         """(field name, width) in vector order."""
         out = [("self", SELF_DIM), ("walls", WALLS_DIM)]
@@ -58,7 +60,7 @@ class ObservationSpec:
         out += [(f"obstacle_{i}", OBSTACLE_DIM) for i in range(self.k_obstacles)]
         return tuple(out)
 
-    @property
+    @functools.cached_property
     def dim(self) -> int:
         return sum(width for _, width in self.fields)
 
@@ -195,6 +197,10 @@ class ObservationBuilder:
         self._radius = np.array([r.radius for r in robots])
         self._v_max = np.array([r.v_max for r in robots])
         self._omega_max = np.array([r.omega_max for r in robots])
+        self._dim = self.spec.dim
+        self._k_obstacles = self.spec.k_obstacles
+        self._inv_length = 1.0 / self.spec.length_scale
+        self._half_width, self._half_height = scenario.half_width, scenario.half_height
 
     def build(
         self,
@@ -206,9 +212,8 @@ class ObservationBuilder:
     ) -> np.ndarray:
         """Observations (B, dim) float32 from batch arrays (see :mod:`pe_sim.batch`)."""
         if out is None:
-            out = np.empty((pose.shape[0], self.spec.dim), dtype=np.float32)
-        sc = self.scenario
+            out = np.empty((pose.shape[0], self._dim), dtype=np.float32)
         _build(pose, velocity, obstacles, n_obstacles, self.robot_index, self._others,
-               self._radius, self._v_max, self._omega_max, self.spec.k_obstacles,
-               1.0 / self.spec.length_scale, sc.half_width, sc.half_height, out)
+               self._radius, self._v_max, self._omega_max, self._k_obstacles,
+               self._inv_length, self._half_width, self._half_height, out)
         return out

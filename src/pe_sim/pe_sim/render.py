@@ -65,8 +65,15 @@ def draw_episode(ax, record: EpisodeLog, *, upto: int | None = None, legend: boo
         bad = record.violation_steps(i)
         bad = bad[bad <= last]
         if bad.size:
-            ax.plot(xy[bad, 0], xy[bad, 1], "x", color="black", ms=6, mew=1.5, zorder=6,
+            # Where the overlap happened (within the step, before any push-out) when recorded;
+            # else the pose after the step.
+            at = (record.contact_pose[bad - 1, i, :2] if record.contact_pose is not None
+                  else xy[bad])
+            ax.plot(at[:, 0], at[:, 1], "x", color="black", ms=6, mew=1.5, zorder=6,
                     label=f"{name} violation ({bad.size} steps)")
+            for cx, cy in at:
+                ax.add_patch(Circle((cx, cy), record.robot_radii[i], fill=False, ec="black",
+                                    lw=0.6, ls=":", zorder=6))
     if record.captured and last >= record.capture_step:
         k = record.capture_step
         pursuers = [i for i, r in enumerate(record.robot_roles) if r == "pursuer"]

@@ -7,26 +7,64 @@ centred at the origin. A scenario is loaded from ``config/scenarios/<name>.yaml`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pe_sim.config_reader import ConfigReader, load_yaml
+from pe_sim.config_reader import ConfigError, load_yaml
+from pe_sim.config_schema import from_data, setting, to_data
 from pe_sim.package_data import data_path, resolve_named
 
 ROLES = ("pursuer", "evader")
+#: Upper bounds that catch absurd values (typos of a few orders of magnitude).
+MAX_SPEED = 50.0  # m/s
+MAX_TURN_RATE = 100.0  # rad/s
+#: Episodes whose obstacles and start states are drawn when a scenario is loaded, to
+#: refuse one whose random parts cannot be placed (see :func:`check_placement`).
+PLACEMENT_PROBE_EPISODES = 64
+#: A scenario whose random parts cannot be placed in more than this fraction of the probe
+#: episodes is refused; rarer misses are a warning.
+REFUSE_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class Arena:
+    """The rectangular arena, centred at the origin (m)."""
+
+    width: float = setting(help="arena width along x (m)", min=0.0, min_exclusive=True)
+    height: float = setting(help="arena height along y (m)", min=0.0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
 class RobotSpec:
     """One unicycle robot: body radius (m), speed bounds (m/s) and turn-rate bound (rad/s)."""
 
-    name: str
-    role: str
-    radius: float = 0.15
-    v_min: float = 0.0
-    v_max: float = 1.0
-    omega_max: float = 2.84
+    name: str = setting(help="unique robot name (ROS namespace, record keys)")
+    role: str = setting(help="which side it plays", choices=ROLES)
+    radius: float = setting(0.15, help="body radius (m)", min=0.0, min_exclusive=True)
+    v_min: float = setting(0.0, help="least forward speed (m/s)", min=0.0, max=MAX_SPEED)
+    v_max: float = setting(1.0, help="greatest forward speed (m/s)", min=0.0, min_exclusive=True,
+                           max=MAX_SPEED, required=True)
+    omega_max: float = setting(2.84, help="greatest turn rate, either way (rad/s)", min=0.0,
+                               min_exclusive=True, max=MAX_TURN_RATE, required=True)
+
+
+class FixedObstacle(NamedTuple):
+    """A circular obstacle at a fixed place: centre (m, world frame) and radius (m)."""
+
+    x: float
+    y: float
+    radius: float
+
+    FIELD_LIMITS = {  # noqa: RUF012 -- class constant read by the schema
+        "x": {"help": "centre x (m, world frame)"},
+        "y": {"help": "centre y (m, world frame)"},
+        "radius": {"help": "radius (m)", "min": 0.0, "min_exclusive": True},
+    }
 
 
 @dataclass(frozen=True)
@@ -38,11 +76,13 @@ class ObstacleSpec:
     ``wall_margin`` the least distance from an obstacle's surface to a wall.
     """
 
-    fixed: tuple[tuple[float, float, float], ...] = ()
-    count: tuple[int, int] = (0, 0)
-    radius: tuple[float, float] = (0.3, 1.0)
-    min_gap: float = 0.5
-    wall_margin: float = 0.5
+    fixed: tuple[FixedObstacle, ...] = setting((), help="obstacles present in every episode")
+    count: tuple[int, int] = setting((0, 0), min=0,
+                                     help="random obstacles per episode: [min, max] (inclusive)")
+    radius: tuple[float, float] = setting((0.3, 1.0), min=0.0, min_exclusive=True,
+                                          help="radius of a random obstacle, uniform in [low, high] (m)")
+    min_gap: float = setting(0.5, min=0.0, help="least surface-to-surface gap between obstacles (m)")
+    wall_margin: float = setting(0.5, min=0.0, help="least gap between an obstacle and a wall (m)")
 
     @property
     def max_count(self) -> int:
@@ -56,10 +96,14 @@ class StartSpec:
     pursuer-evader centre distance within ``separation``, teammates at least
     ``teammate_separation`` apart; headings uniform in [-pi, pi)."""
 
-    wall_margin: float = 1.0
-    obstacle_clearance: float = 0.5
-    separation: tuple[float, float] = (2.0, 1e9)
-    teammate_separation: float = 1.0
+    wall_margin: float = setting(1.0, min=0.0,
+                                 help="least distance of a start position (centre) from a wall (m)")
+    obstacle_clearance: float = setting(0.5, min=0.0,
+                                        help="least body-to-obstacle-surface gap at the start (m)")
+    separation: tuple[float, float] = setting((2.0, 1e9), min=0.0,
+                                              help="pursuer-evader centre distance at the start (m)")
+    teammate_separation: float = setting(1.0, min=0.0,
+                                         help="least body-to-body gap between teammates at the start (m)")
 
 
 @dataclass(frozen=True)
@@ -69,26 +113,37 @@ class RewardSpec:
     view), ``distance_shaping`` per metre the pursuer-evader distance shrinks.
     ``contact`` is a per-robot penalty for each step with a safety violation."""
 
-    capture: float = 10.0
-    timeout: float = 0.0
-    distance_shaping: float = 1.0
-    contact: float = 1.0
+    capture: float = setting(10.0, help="pursuers' reward at capture")
+    timeout: float = setting(0.0, help="pursuers' reward at the time limit")
+    distance_shaping: float = setting(1.0, help="pursuers' reward per metre the distance shrinks")
+    contact: float = setting(1.0, min=0.0, help="per-robot penalty per step with a safety violation")
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
-    arena_width: float
-    arena_height: float
-    dt: float
-    max_steps: int
-    capture_radius: float
-    robots: tuple[RobotSpec, ...]
-    obstacles: ObstacleSpec = field(default_factory=ObstacleSpec)
-    start: StartSpec = field(default_factory=StartSpec)
-    reward: RewardSpec = field(default_factory=RewardSpec)
-    description: str = ""
-    source: str = "<code>"
+    """A scenario file: every key of ``config/scenarios/*.yaml`` is a field here
+    (``docs/scenarios.md`` is generated from these fields)."""
+
+    name: str = setting(help="scenario name (labels results; the content hash identifies it)")
+    arena: Arena = setting(help="the arena")
+    dt: float = setting(help="control period (s)", min=0.0, min_exclusive=True, max=1.0)
+    max_steps: int = setting(help="steps until the time limit", min=1)
+    capture_radius: float = setting(help="pursuer-evader centre distance that is a capture (m)",
+                                    min=0.0, min_exclusive=True)
+    robots: tuple[RobotSpec, ...] = setting(help="the robots (at least one pursuer and one evader)")
+    description: str = setting("", help="one line on what the scenario is for")
+    obstacles: ObstacleSpec = setting(default_factory=ObstacleSpec, help="obstacles")
+    start: StartSpec = setting(default_factory=StartSpec, help="start-state distribution")
+    reward: RewardSpec = setting(default_factory=RewardSpec, help="reward weights (training)")
+    source: str = setting("<code>", internal=True)
+
+    @property
+    def arena_width(self) -> float:
+        return self.arena.width
+
+    @property
+    def arena_height(self) -> float:
+        return self.arena.height
 
     @property
     def num_robots(self) -> int:
@@ -109,34 +164,23 @@ class Scenario:
         for i, robot in enumerate(self.robots):
             if robot.name == name:
                 return i
-        raise KeyError(f"scenario '{self.name}' has no robot '{name}'; robots: "
-                       f"{[r.name for r in self.robots]}")
+        from pe_sim.cli import UserError
+
+        raise UserError(f"scenario '{self.name}' has no robot '{name}'; robots: "
+                        f"{[r.name for r in self.robots]}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The scenario as plain data (for model cards and episode records)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "arena": {"width": self.arena_width, "height": self.arena_height},
-            "dt": self.dt,
-            "max_steps": self.max_steps,
-            "capture_radius": self.capture_radius,
-            "robots": [vars(r).copy() for r in self.robots],
-            "obstacles": {
-                "fixed": [{"x": x, "y": y, "radius": r} for x, y, r in self.obstacles.fixed],
-                "count": list(self.obstacles.count),
-                "radius": list(self.obstacles.radius),
-                "min_gap": self.obstacles.min_gap,
-                "wall_margin": self.obstacles.wall_margin,
-            },
-            "start": {
-                "wall_margin": self.start.wall_margin,
-                "obstacle_clearance": self.start.obstacle_clearance,
-                "separation": list(self.start.separation),
-                "teammate_separation": self.start.teammate_separation,
-            },
-            "reward": vars(self.reward).copy(),
-        }
+        """The scenario as plain data in the file's layout (for model cards and records)."""
+        return to_data(self)
+
+    def content_hash(self) -> str:
+        """16 hex digits of SHA-256 over what the scenario plays (everything but its name,
+        description and file): an edited copy gets a different hash, a renamed one not."""
+        data = self.to_dict()
+        for key in ("name", "description"):
+            data.pop(key)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
@@ -156,83 +200,117 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a scenario mapping; errors name ``source`` and the key."""
-    top = ConfigReader(data, source)
-    name = top.string("name")
-    description = top.string("description", "")
-    arena = top.section("arena")
-    width = arena.number("width", min=0.0, min_exclusive=True)
-    height = arena.number("height", min=0.0, min_exclusive=True)
-    arena.done()
-    dt = top.number("dt", min=0.0, min_exclusive=True, max=1.0)
-    max_steps = top.integer("max_steps", min=1)
-    capture_radius = top.number("capture_radius", min=0.0, min_exclusive=True)
+    """Validate a scenario mapping; errors name ``source``, the key and the reason."""
+    scenario = from_data(Scenario, data, source, internal={"source": source})
+    check_robots(scenario)
+    check_geometry(scenario)
+    check_placement(scenario)
+    return scenario
 
-    robots = []
-    for r in top.sections("robots"):
-        robot = RobotSpec(
-            name=r.string("name"),
-            role=r.string("role", choices=ROLES),
-            radius=r.number("radius", 0.15, min=0.0, min_exclusive=True),
-            v_min=r.number("v_min", 0.0, min=0.0),
-            v_max=r.number("v_max", min=0.0, min_exclusive=True),
-            omega_max=r.number("omega_max", min=0.0, min_exclusive=True),
-        )
+
+def check_robots(scenario: Scenario) -> None:
+    """Unique names, both roles, speed bounds in order."""
+    names: set[str] = set()
+    for i, robot in enumerate(scenario.robots):
+        key = f"robots[{i}]"
         if robot.v_min > robot.v_max:
-            raise r.error("v_min", f"must not exceed v_max ({robot.v_max}), got {robot.v_min}")
-        if robot.name in {x.name for x in robots}:
-            raise r.error("name", f"duplicate robot name {robot.name!r}")
-        r.done()
-        robots.append(robot)
-    roles = {r.role for r in robots}
+            raise ConfigError(scenario.source, f"{key}.v_min",
+                              f"must not exceed v_max ({robot.v_max}), got {robot.v_min}")
+        if robot.name in names:
+            raise ConfigError(scenario.source, f"{key}.name", f"duplicate robot name {robot.name!r}")
+        names.add(robot.name)
+    roles = {r.role for r in scenario.robots}
     if roles != set(ROLES):
-        raise top.error("robots", f"need at least one pursuer and one evader, got roles {sorted(roles)}")
+        raise ConfigError(scenario.source, "robots",
+                          f"need at least one pursuer and one evader, got roles {sorted(roles)}")
 
-    obstacles = ObstacleSpec()
-    if top.has("obstacles"):
-        o = top.section("obstacles")
-        fixed = []
-        for f in o.sections("fixed", []):
-            fixed.append((f.number("x"), f.number("y"), f.number("radius", min=0.0, min_exclusive=True)))
-            f.done()
-        count = o.range("count", 0, min=0)
-        if count[0] != int(count[0]) or count[1] != int(count[1]):
-            raise o.error("count", f"expected whole numbers, got {list(count)}")
-        obstacles = ObstacleSpec(
-            fixed=tuple(fixed),
-            count=(int(count[0]), int(count[1])),
-            radius=o.range("radius", [0.3, 1.0], min=0.0),
-            min_gap=o.number("min_gap", 0.5, min=0.0),
-            wall_margin=o.number("wall_margin", 0.5, min=0.0),
-        )
-        o.done()
 
-    start = StartSpec()
-    if top.has("start"):
-        s = top.section("start")
-        start = StartSpec(
-            wall_margin=s.number("wall_margin", 1.0, min=0.0),
-            obstacle_clearance=s.number("obstacle_clearance", 0.5, min=0.0),
-            separation=s.range("separation", [2.0, 1e9], min=0.0),
-            teammate_separation=s.number("teammate_separation", 1.0, min=0.0),
-        )
-        s.done()
-        if start.separation[0] <= capture_radius:
-            raise s.error("separation", f"minimum must exceed capture_radius ({capture_radius})")
+def check_geometry(scenario: Scenario) -> None:
+    """Sizes that cannot work: robots or obstacles that do not fit, start regions that are
+    empty or cannot hold the requested separation, fixed obstacles outside the arena."""
 
-    reward = RewardSpec()
-    if top.has("reward"):
-        w = top.section("reward")
-        reward = RewardSpec(
-            capture=w.number("capture", RewardSpec.capture),
-            timeout=w.number("timeout", RewardSpec.timeout),
-            distance_shaping=w.number("distance_shaping", RewardSpec.distance_shaping),
-            contact=w.number("contact", RewardSpec.contact, min=0.0),
-        )
-        w.done()
-    top.done()
-    return Scenario(
-        name=name, description=description, arena_width=width, arena_height=height, dt=dt,
-        max_steps=max_steps, capture_radius=capture_radius, robots=tuple(robots),
-        obstacles=obstacles, start=start, reward=reward, source=source,
-    )
+    def bad(key: str, message: str) -> ConfigError:
+        return ConfigError(scenario.source, key, message)
+
+    hw, hh = scenario.half_width, scenario.half_height
+    size = f"{scenario.arena_width:g} x {scenario.arena_height:g} m"
+    start, obstacles = scenario.start, scenario.obstacles
+    for i, robot in enumerate(scenario.robots):
+        if robot.radius >= min(hw, hh):
+            raise bad(f"robots[{i}].radius", f"robot '{robot.name}' (diameter {2 * robot.radius:g} m) "
+                                             f"does not fit in the arena ({size})")
+        if robot.radius > start.wall_margin:
+            raise bad("start.wall_margin", f"must be at least the robot radius ({robot.radius:g} m of "
+                                           f"'{robot.name}'), or robots start inside a wall; "
+                                           f"got {start.wall_margin:g}")
+    if start.wall_margin >= min(hw, hh):
+        raise bad("start.wall_margin", f"{start.wall_margin:g} m leaves no start region in the "
+                                       f"arena ({size})")
+    if start.separation[0] <= scenario.capture_radius:
+        raise bad("start.separation", f"minimum must exceed capture_radius ({scenario.capture_radius:g}), "
+                                      f"got {start.separation[0]:g}")
+    span = 2.0 * math.hypot(hw - start.wall_margin, hh - start.wall_margin)
+    if start.separation[0] > span:
+        raise bad("start.separation", f"minimum {start.separation[0]:g} m exceeds the largest distance "
+                                      f"in the start region ({span:.2f} m, arena {size} less "
+                                      f"start.wall_margin {start.wall_margin:g} m)")
+    for k, (x, y, r) in enumerate(obstacles.fixed):
+        if abs(x) + r > hw or abs(y) + r > hh:
+            raise bad(f"obstacles.fixed[{k}]", f"obstacle at ({x:g}, {y:g}) of radius {r:g} m reaches "
+                                               f"outside the arena (x in +-{hw:g}, y in +-{hh:g} m)")
+    if obstacles.count[1] > 0:
+        room = min(hw, hh) - obstacles.wall_margin
+        if obstacles.radius[1] >= room:
+            raise bad("obstacles.radius", f"an obstacle of radius {obstacles.radius[1]:g} m with "
+                                          f"wall_margin {obstacles.wall_margin:g} m does not fit in the "
+                                          f"arena ({size}); the largest radius that fits is below {room:g} m")
+
+
+def check_placement(scenario: Scenario, episodes: int = PLACEMENT_PROBE_EPISODES) -> None:
+    """Draw ``episodes`` episodes as the simulator does and check that their random
+    obstacles are all placed and their start states meet ``start`` (robots clear of
+    obstacles, separations in range): the samplers give up after a bounded number of
+    tries, and a scenario must not run with that silently. A scenario that misses in
+    more than :data:`REFUSE_FRACTION` of the episodes cannot work and is refused; rarer
+    misses are a warning."""
+    from pe_sim.batch import BatchSim
+
+    sim = BatchSim(scenario, num_envs=episodes, seed=0)
+    o = scenario.obstacles
+    least = len(o.fixed) + o.count[0]
+    short = int((sim.n_obstacles < least).sum())
+    _judge(scenario, short, episodes, "obstacles",
+           f"fewer than the {least} requested obstacles could be placed (radius {o.radius[0]:g}-"
+           f"{o.radius[1]:g} m, min_gap {o.min_gap:g} m, wall_margin {o.wall_margin:g} m in a "
+           f"{scenario.arena_width:g} x {scenario.arena_height:g} m arena): use fewer or smaller obstacles")
+    clearance = sim.initial_clearance()
+    failed = int((clearance < scenario.start.obstacle_clearance - 1e-9).any(axis=1).sum())
+    _judge(scenario, failed, episodes, "start",
+           f"a robot starts closer than start.obstacle_clearance ({scenario.start.obstacle_clearance:g} m) "
+           f"to an obstacle or wall (least clearance {clearance.min():.2f} m): the start region is "
+           "(nearly) covered by obstacles; move or shrink them")
+    _check_separation(scenario, sim.pose, episodes)
+
+
+def _judge(scenario: Scenario, failed: int, episodes: int, key: str, problem: str) -> None:
+    if not failed:
+        return
+    message = f"in {failed} of {episodes} drawn episodes {problem}"
+    if failed > REFUSE_FRACTION * episodes:
+        raise ConfigError(scenario.source, key, message)
+    warnings.warn(f"{scenario.source}: key '{key}': {message}", stacklevel=4)
+
+
+def _check_separation(scenario: Scenario, pose: Any, episodes: int) -> None:
+    import numpy as np
+
+    roles = np.array([r.role == "pursuer" for r in scenario.robots])
+    lo, hi = scenario.start.separation
+    d = np.hypot(pose[:, :, None, 0] - pose[:, None, :, 0], pose[:, :, None, 1] - pose[:, None, :, 1])
+    opposed = roles[:, None] != roles[None, :]
+    out = ((d < lo - 1e-9) | (d > hi + 1e-9)) & opposed
+    failed = int(out.any(axis=(1, 2)).sum())
+    if failed:  # a warning only: with several pursuers the sampler often cannot meet every pair
+        warnings.warn(f"{scenario.source}: key 'start.separation': in {failed} of {episodes} drawn "
+                      f"episodes some pursuer-evader distance at the start is outside [{lo:g}, {hi:g}] m "
+                      "(the start sampler keeps its last try); widen the range", stacklevel=4)

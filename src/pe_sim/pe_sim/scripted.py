@@ -29,10 +29,14 @@ from typing import Any
 import numba
 import numpy as np
 
-from pe_sim.counter_rng import STREAM_RANDOM_POLICY, uniform_array
+from pe_sim.counter_rng import STREAM_RANDOM_POLICY, uniform
 from pe_sim.scenario import Scenario
 
 KINDS = ("random", "pure_pursuit", "proportional_navigation", "flee")
+#: Scripted kind a robot runs when nothing else is asked for, by role: the opponents and
+#: teammates of the environments and of training (evaluation tools default to
+#: ``pe_policy.policy.DEFAULT_SOURCES``: the shipped pursuer and this evader).
+DEFAULT_KIND = {"pursuer": "proportional_navigation", "evader": "flee"}
 
 
 @dataclass
@@ -86,7 +90,11 @@ class ScriptedPolicy:
         flee: FleeParams | None = None,
     ) -> None:
         if kind not in KINDS:
-            raise ValueError(f"unknown scripted policy {kind!r}; choose from {list(KINDS)}")
+            from pe_sim.cli import UserError
+            from pe_sim.config_schema import closest
+
+            raise UserError(f"unknown scripted policy {kind!r}{closest(kind, KINDS)}; "
+                            f"choose from {list(KINDS)}")
         self.kind = kind
         self.scenario = scenario
         self.robot_index = robot_index
@@ -112,11 +120,9 @@ class ScriptedPolicy:
     def __call__(self, view: WorldView) -> np.ndarray:
         """Commands (B, 2) for this robot, inside its bounds; a non-finite command
         (from a non-finite state) becomes a stop: (clip(0, v_min, v_max), 0)."""
-        u = self._act(view)
-        finite = np.isfinite(u)
-        v = np.clip(np.where(finite[:, 0], u[:, 0], 0.0), self.v_min, self.v_max)
-        omega = np.clip(np.where(finite[:, 1], u[:, 1], 0.0), -self.omega_max, self.omega_max)
-        return np.stack([v, omega], axis=1)
+        u = np.asarray(self._act(view), dtype=np.float64)
+        _bound_commands(u, self.v_min, self.v_max, self.omega_max)
+        return u
 
     # -- helpers -------------------------------------------------------------------------
     def _me(self, view: WorldView) -> np.ndarray:
@@ -139,11 +145,10 @@ class ScriptedPolicy:
 
     # -- policies ------------------------------------------------------------------------
     def _random(self, view: WorldView) -> np.ndarray:
-        counters = (view.step_count * 64 + self.robot_index * 2)[:, None] + np.arange(2)
-        u = uniform_array(view.episode_seed, STREAM_RANDOM_POLICY, counters)
-        v = self.v_min + (self.v_max - self.v_min) * u[:, 0]
-        omega = (2.0 * u[:, 1] - 1.0) * self.omega_max
-        return np.stack([v, omega], axis=1)
+        out = np.empty((view.pose.shape[0], 2))
+        _random_commands(view.episode_seed, view.step_count, self.robot_index, self.v_min, self.v_max,
+                         self.omega_max, out)
+        return out
 
     def _pure_pursuit(self, view: WorldView) -> np.ndarray:
         _, offset = self._nearest_opponent(view)
@@ -180,6 +185,27 @@ class ScriptedPolicy:
             fp.brake_distance, fp.margin, out)
         return out
 
+
+
+@numba.njit(cache=True)
+def _bound_commands(u, v_min, v_max, omega_max):
+    """In place: each command (v, omega) of ``u`` (B, 2) clipped to the robot's bounds; a
+    non-finite component becomes 0 first (a stop)."""
+    for b in range(u.shape[0]):
+        v = u[b, 0] if math.isfinite(u[b, 0]) else 0.0
+        omega = u[b, 1] if math.isfinite(u[b, 1]) else 0.0
+        u[b, 0] = min(max(v, v_min), v_max)
+        u[b, 1] = min(max(omega, -omega_max), omega_max)
+
+
+@numba.njit(cache=True)
+def _random_commands(episode_seed, step_count, robot_index, v_min, v_max, omega_max, out):
+    """The random robot's commands (B, 2): uniform in [v_min, v_max] x [-omega_max,
+    omega_max], a pure function of (episode seed, step, robot)."""
+    for b in range(out.shape[0]):
+        counter = step_count[b] * 64 + robot_index * 2
+        out[b, 0] = v_min + (v_max - v_min) * uniform(episode_seed[b], STREAM_RANDOM_POLICY, counter)
+        out[b, 1] = (2.0 * uniform(episode_seed[b], STREAM_RANDOM_POLICY, counter + 1) - 1.0) * omega_max
 
 
 @numba.njit(cache=True, inline="always")

@@ -31,6 +31,7 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from pe_sim.cli import console_main
 from pe_sim.envs.single import PursuitEvasionEnv
 from pe_training.callbacks import ProgressCallback
 from pe_training.config import TrainConfig, load_train_config
@@ -105,6 +106,7 @@ def run_bench(cfg: TrainConfig, batch_steps: int, dummy_steps: int, workdir: Pat
     }
 
 
+@console_main("pe-train-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-train-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("config", nargs="?", default="pursuer_bench_flee", help="training config name or path")

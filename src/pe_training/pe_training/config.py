@@ -15,9 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +23,9 @@ from typing import Any
 import yaml
 
 from pe_sim.config_reader import ConfigError, load_yaml
+from pe_sim.config_schema import closest, from_data, setting
 from pe_sim.package_data import resolve_named
+from pe_training.activations import ACTIVATIONS
 
 ALGORITHMS = ("ppo",)
 ROLES = ("pursuer", "evader")
@@ -36,20 +35,20 @@ ROLES = ("pursuer", "evader")
 class PPOConfig:
     """Stable-Baselines3 PPO hyperparameters (same names as ``PPO(...)``)."""
 
-    learning_rate: float = 3e-4
-    n_steps: int = 128
-    batch_size: int = 4096
-    n_epochs: int = 5
-    gamma: float = 0.995
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = None
+    learning_rate: float = setting(3e-4, min=0.0, min_exclusive=True)
+    n_steps: int = setting(128, min=1)
+    batch_size: int = setting(4096, min=1)
+    n_epochs: int = setting(5, min=1)
+    gamma: float = setting(0.995, min=0.0, min_exclusive=True, max=1.0)
+    gae_lambda: float = setting(0.95, min=0.0, max=1.0)
+    clip_range: float = setting(0.2, min=0.0, min_exclusive=True)
+    ent_coef: float = setting(0.0, min=0.0)
+    vf_coef: float = setting(0.5, min=0.0)
+    max_grad_norm: float = setting(0.5, min=0.0, min_exclusive=True)
+    target_kl: float | None = setting(None, min=0.0, min_exclusive=True)
     #: Hidden layer sizes of the actor and of the critic (separate networks).
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "tanh"
+    net_arch: list[int] = setting(default_factory=lambda: [64, 64], min=1)
+    activation: str = setting("tanh", choices=tuple(ACTIVATIONS))
     #: Initial log standard deviation of the (state-independent) Gaussian policy.
     log_std_init: float = -0.5
     #: Anneal the learning rate linearly to 0 over the run.
@@ -62,9 +61,9 @@ class NormalizeConfig:
 
     obs: bool = True
     reward: bool = True
-    clip_obs: float = 10.0
-    clip_reward: float = 10.0
-    epsilon: float = 1e-8
+    clip_obs: float = setting(10.0, min=0.0, min_exclusive=True)
+    clip_reward: float = setting(10.0, min=0.0, min_exclusive=True)
+    epsilon: float = setting(1e-8, min=0.0, min_exclusive=True)
 
 
 @dataclass
@@ -75,9 +74,9 @@ class FilterConfig:
     #: Filter config name (``config/filter/<name>.yaml``) or path.
     config: str = "vcp_cbf"
     #: Whose commands the filter changes during training: "all" robots or only the "learners".
-    robots: str = "all"
+    robots: str = setting("all", choices=("all", "learners"))
     #: Reward penalty per unit of the learner's scaled correction |u_safe - u_nom|.
-    correction_penalty: float = 0.0
+    correction_penalty: float = setting(0.0, min=0.0)
     #: Without the filter in the loop: still put the *opponents* behind the filter (each
     #: for its own robot), as ``pe-eval --filter all`` deploys them, so the unconstrained
     #: learner trains against the opponent it will meet.
@@ -89,13 +88,13 @@ class ShapingConfig:
     """Training-only reward shaping (:mod:`pe_training.shaping`); 0 turns a term off."""
 
     #: Penalise the learner's body clearance below this (m) ...
-    clearance_margin: float = 0.0
+    clearance_margin: float = setting(0.0, min=0.0)
     #: ... by up to this much per step (linear in the shortfall).
-    clearance_weight: float = 0.0
+    clearance_weight: float = setting(0.0, min=0.0)
     #: Penalise the change of the applied (v m/s, omega rad/s) from one step to the next:
     #: reward units per step per unit of squared change, each component divided by its
     #: bound (max |v|, omega_max).
-    command_rate_weight: float = 0.0
+    command_rate_weight: float = setting(0.0, min=0.0)
 
 
 @dataclass
@@ -103,13 +102,13 @@ class EvalConfig:
     """Periodic evaluation on held-out *validation* seeds (disjoint from training seeds,
     which are below ``EVAL_SEED_BASE``, and from ``pe-eval``'s default test seeds)."""
 
-    every_steps: int = 250_000
-    episodes: int = 200
+    every_steps: int = setting(250_000, min=1)
+    episodes: int = setting(200, min=1)
     #: Robots behind the post-hoc filter during evaluation: none, all, pursuer, evader.
     filter: str = "all"
     #: Offset above ``EVAL_SEED_BASE`` of the first validation seed.
-    seed_offset: int = 100_000_000
-    num_envs: int = 200
+    seed_offset: int = setting(100_000_000, min=0)
+    num_envs: int = setting(200, min=1)
 
 
 @dataclass
@@ -117,11 +116,11 @@ class FinalEvalConfig:
     """The evaluation written into the model card: the exported ONNX policy through
     :func:`pe_policy.policy.load_policy`, exactly as ``pe-eval`` runs it."""
 
-    episodes: int = 1000
+    episodes: int = setting(1000, min=0)
     filter: str = "all"
     #: Scripted pursuers/evaders evaluated the same way for comparison (same role as the learner).
     baselines: list[str] = field(default_factory=list)
-    num_envs: int = 250
+    num_envs: int = setting(250, min=1)
 
 
 class RunConfig:
@@ -147,19 +146,14 @@ class RunConfig:
         return Path(self.output_dir) / self.name
 
     def check_shared(self, bad: Callable[[str, str], ConfigError], num_envs: int) -> None:
-        """The checks every training config needs: role, seed range, export rule, reward
-        weight names, and a PPO minibatch that divides the rollout (``num_envs`` x
+        """The checks every training config needs beyond single keys: reward weight names
+        and a PPO minibatch that divides the rollout (``num_envs`` x
         ``ppo.n_steps``)."""
-        if self.role not in ROLES:
-            raise bad("role", f"must be one of {list(ROLES)}, got {self.role!r}")
-        if self.seed < 0 or self.seed >= 100:
-            raise bad("seed", f"must be in [0, 100) (training episode seeds are seed * 1e7 + k), "
-                              f"got {self.seed}")
-        if self.export not in ("best", "final"):
-            raise bad("export", f"must be 'best' or 'final', got {self.export!r}")
-        unknown = set(self.reward) - {"capture", "timeout", "distance_shaping", "contact"}
-        if unknown:
-            raise bad("reward", f"unknown reward weights {sorted(unknown)}")
+        weights = ("capture", "timeout", "distance_shaping", "contact")
+        for key in self.reward:
+            if key not in weights:
+                raise bad(f"reward.{key}", f"unknown reward weight{closest(key, weights)}; "
+                                           f"known: {list(weights)}")
         rollout = num_envs * self.ppo.n_steps
         if rollout % self.ppo.batch_size:
             raise bad("ppo.batch_size",
@@ -173,21 +167,21 @@ class TrainConfig(RunConfig):
     name: str = "policy"
     #: Scenario name (``config/scenarios``) or path.
     scenario: str = "seed_1v1_2obs"
-    role: str = "pursuer"
+    role: str = setting("pursuer", choices=ROLES)
     #: Learning robot by name (default: the first robot of ``role``).
     robot: str | None = None
     #: Opponents: ``scripted:<kind>`` (or a bare kind) or a path to an exported ``.onnx`` policy.
     opponent: str = "scripted:flee"
     #: Teammates of the learner (multi-robot scenarios), same forms as ``opponent``.
     teammate: str | None = None
-    algorithm: str = "ppo"
-    total_steps: int = 1_000_000
-    seed: int = 0
-    num_envs: int = 64
+    algorithm: str = setting("ppo", choices=ALGORITHMS)
+    total_steps: int = setting(1_000_000, min=1)
+    seed: int = setting(0, min=0, max=99)
+    num_envs: int = setting(64, min=1)
     #: Runs go to ``<output_dir>/<name>/``.
     output_dir: str = "runs"
-    torch_threads: int = 1
-    k_obstacles: int = 4
+    torch_threads: int = setting(1, min=1)
+    k_obstacles: int = setting(4, min=0)
     #: Overrides of the scenario's reward weights (capture, timeout, distance_shaping, contact),
     #: for training only.
     reward: dict[str, float] = field(default_factory=dict)
@@ -197,90 +191,21 @@ class TrainConfig(RunConfig):
     shaping: ShapingConfig = field(default_factory=ShapingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     final_eval: FinalEvalConfig = field(default_factory=FinalEvalConfig)
-    checkpoint_every_steps: int = 500_000
+    checkpoint_every_steps: int = setting(500_000, min=1)
     #: Export the checkpoint with the best validation score ("best") or the last one ("final").
-    export: str = "best"
+    export: str = setting("best", choices=("best", "final"))
 
     # -- validation -------------------------------------------------------------------------
     def validate(self, source: str = "<config>") -> TrainConfig:
         def bad(key: str, message: str) -> ConfigError:
             return ConfigError(source, key, message)
 
-        if self.algorithm not in ALGORITHMS:
-            raise bad("algorithm", f"unsupported {self.algorithm!r}; choose from {list(ALGORITHMS)}")
-        for key in ("total_steps", "num_envs", "torch_threads", "checkpoint_every_steps"):
-            if getattr(self, key) < 1:
-                raise bad(key, f"must be >= 1, got {getattr(self, key)}")
         self.check_shared(bad, self.num_envs)
-        for key, value in vars(self.shaping).items():
-            if not (math.isfinite(value) and value >= 0.0):
-                raise bad(f"shaping.{key}", f"must be a finite number >= 0, got {value}")
-        if self.filter.robots not in ("all", "learners"):
-            raise bad("filter.robots", f"must be 'all' or 'learners', got {self.filter.robots!r}")
         return self
 
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _from_data(cls: type, data: Any, source: str, prefix: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, checking keys and scalar types."""
-    if not isinstance(data, dict):
-        raise ConfigError(source, prefix or "<root>", f"expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(source, f"{prefix}.{sorted(unknown)[0]}" if prefix else sorted(unknown)[0],
-                          f"unknown key (known: {sorted(names)})")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _coerce(hints[name], value, source, key)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _from_data(hint, value, source, key)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, source, key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(source, key, f"expected a list, got {value!r}")
-        return [_coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(source, key, f"expected a mapping, got {value!r}")
-        return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
-    if hint in (int, float) and isinstance(value, str):
-        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
-            value = float(value)
-        except ValueError:
-            raise ConfigError(source, key, f"expected a number, got {value!r}") from None
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(source, key, f"expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise ConfigError(source, key, f"expected a whole number, got {value!r}")
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(source, key, f"expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(source, key, f"expected a string, got {value!r}")
-        return value
-    return value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -290,7 +215,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError("--set", item, "expected KEY=VALUE (dotted keys for sections)")
-        value = yaml.safe_load(raw) if raw else ""
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError("--set", key, f"value is not valid YAML: {exc}") from None
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
@@ -323,7 +251,7 @@ def load_run_config(cls: type, name_or_path: str | Path | None = None,
     if overrides:
         data = apply_overrides(data, overrides)
         source += " + --set"
-    return _from_data(cls, data, source, "").validate(source)
+    return from_data(cls, data, source).validate(source)
 
 
 def smoke_overrides() -> list[str]:

@@ -9,8 +9,10 @@ The graph computes, from a batch of *raw* observations ``obs`` (B, dim):
 
 So ``action`` equals ``model.predict(vec_normalize.normalize_obs(obs), deterministic=True)``
 (tested to 1e-5). Metadata (:mod:`pe_policy.contract`) carries the observation spec,
-action bounds, role, scenario and the training config hash; ``onnx.checker`` runs on
-every export. The critic, the log-std and the optimiser state are not exported.
+action bounds, role, scenario, the training config hash and the operating envelope;
+``onnx.checker`` runs on every export. The exporter's build details (per-node stack traces
+with absolute paths) are stripped, so an export is byte-identical on any machine. The
+critic, the log-std and the optimiser state are not exported.
 
     pe-export runs/pursuer_bench_flee/checkpoints/best.zip --out models/x.onnx
 """
@@ -34,6 +36,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 
 from pe_policy.contract import INPUT_NAME, OUTPUT_NAME, PolicyMetadata
+from pe_sim.cli import UserError, console_main
 
 OPSET = 18
 
@@ -121,6 +124,7 @@ def save_onnx(module: torch.nn.Module, obs_dim: int, output_names: list[str], pr
             module, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=output_names,
             dynamic_shapes=({0: batch},), opset_version=OPSET, verbose=False)
     model = program.model_proto
+    strip_build_details(model)
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
@@ -129,6 +133,45 @@ def save_onnx(module: torch.nn.Module, obs_dim: int, output_names: list[str], pr
     onnx.checker.check_model(model, full_check=True)
     onnx.save_model(model, str(path), save_as_external_data=False)
     return path
+
+
+def strip_build_details(model: onnx.ModelProto) -> None:
+    """Remove what describes the exporting machine rather than the policy: the exporter's
+    per-node and per-value metadata (stack traces with absolute source paths, module
+    namespaces) and doc strings, in the graph, its subgraphs and its functions. The same
+    weights then give the same bytes on any machine and in any folder."""
+    for graph in _graphs(model):
+        graph.doc_string = ""
+        del graph.metadata_props[:]
+        for node in graph.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+        for value in [*graph.input, *graph.output, *graph.value_info]:
+            value.doc_string = ""
+            del value.metadata_props[:]
+        for tensor in graph.initializer:
+            tensor.doc_string = ""
+            del tensor.metadata_props[:]
+    for function in model.functions:
+        function.doc_string = ""
+        del function.metadata_props[:]
+        for node in function.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+    model.doc_string = ""
+
+
+def _graphs(model: onnx.ModelProto) -> list[onnx.GraphProto]:
+    """The main graph and every subgraph held in node attributes (e.g. If/Loop bodies)."""
+    found, todo = [], [model.graph]
+    while todo:
+        graph = todo.pop()
+        found.append(graph)
+        for node in graph.node:
+            for attribute in node.attribute:
+                todo.extend([attribute.g] if attribute.HasField("g") else [])
+                todo.extend(attribute.graphs)
+    return found
 
 
 def torch_deterministic_action(policy: ActorCriticPolicy, vec_normalize: VecNormalize | None,
@@ -153,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def refuse_barriernet_run(source: str) -> None:
+    """A BarrierNet run (its config has ``method``) is exported by pe-barriernet-train, not here."""
+    import yaml
+
+    folder = Path(source)
+    folder = folder.parent.parent if folder.suffix == ".zip" else folder
+    config = folder / "config.yaml"
+    if config.is_file() and "method" in (yaml.safe_load(config.read_text()) or {}):
+        raise UserError(f"{folder} is a BarrierNet run: pe-barriernet-train already exported it "
+                        f"({folder}/{folder.name}.onnx); pe-export re-exports pe-train (PPO) runs")
+
+
+@console_main("pe-export")
 def main(argv: list[str] | None = None) -> int:
     from pe_training.envs import learner_index
     from pe_training.run import Checkpoint, load_run_config
@@ -160,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     torch.set_num_threads(1)
+    refuse_barriernet_run(args.checkpoint)
     ckpt = Checkpoint.find(args.checkpoint)
     cfg = load_run_config(ckpt.run_dir)
     from pe_sim.scenario import load_scenario
@@ -175,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
         card_path = ckpt.run_dir / "model_card.json"
         if not card_path.exists():
-            raise SystemExit(f"{ckpt.run_dir} has no model_card.json (the run did not finish)")
+            raise UserError(f"{ckpt.run_dir} has no model_card.json (the run did not finish)")
         card = json.loads(card_path.read_text())
         card.update(onnx=out.name, exported_checkpoint=str(ckpt.model),
                     exported_steps=int(ckpt.state().get("num_timesteps", -1)))

@@ -53,8 +53,11 @@ def head_lines(card: dict[str, Any]) -> list[str]:
 
 def how_trained_lines(card: dict[str, Any]) -> list[str]:
     """Observation spec and config hash (the end of "What it is"), then the training command."""
+    envelope = card.get("envelope")
     return [f"- **Observation spec**: `{json.dumps(card['observation_spec'], sort_keys=True)}`",
-            f"- **Training config hash**: `{card['config_hash']}`", "",
+            f"- **Training config hash**: `{card['config_hash']}`",
+            *([f"- **Operating envelope** (pe-eval warns outside it, `--strict` refuses): "
+               f"`{json.dumps(envelope, sort_keys=True)}`"] if envelope else []), "",
             "## How it was trained", "", "```", card["command"], "```", ""]
 
 

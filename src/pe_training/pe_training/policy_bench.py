@@ -32,6 +32,7 @@ import torch
 from pe_policy.onnx_policy import OnnxPolicy
 from pe_policy.policy import load_policy
 from pe_sim.batch import BatchSim
+from pe_sim.cli import UserError, console_main, positive_int
 from pe_sim.observation import ObservationBuilder
 from pe_sim.scenario import load_scenario
 from pe_sim.scripted import WorldView
@@ -60,16 +61,21 @@ def stats(us: np.ndarray) -> dict[str, float]:
             "mean_us": float(us.mean())}
 
 
+@console_main("pe-policy-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-policy-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("run", nargs="?", default=None,
                    help="pe-train run folder or checkpoint .zip (default: an untrained policy of --config)")
     p.add_argument("--config", default="pursuer_seed_random", help="training config for the untrained policy")
-    p.add_argument("--calls", type=int, default=10_000)
+    p.add_argument("--calls", type=positive_int, default=10_000)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
+    if args.run and Path(args.run).suffix not in ("", ".zip"):
+        raise UserError(f"{args.run}: pe-policy-bench times a pe-train run folder or checkpoint .zip "
+                        "(it compares ONNX with SB3); for an exported .onnx policy use "
+                        "pe-eval --pursuer <file> or pe_policy.onnx_policy.OnnxPolicy")
     tmp = Path(tempfile.mkdtemp(prefix="pe-policy-bench-"))
     if args.run:
         ckpt = Checkpoint.find(args.run)

@@ -28,7 +28,8 @@ import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from pe_training.config import RunConfig, TrainConfig, _from_data
+from pe_sim.config_schema import from_data
+from pe_training.config import RunConfig, TrainConfig
 
 CHECKPOINT_DIR = "checkpoints"
 VECNORM_SUFFIX = ".vecnormalize.pkl"
@@ -162,7 +163,7 @@ def save_config(cfg: RunConfig, run_dir: Path, program: str = "pe-train") -> Non
 
 def load_run_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / "config.yaml"
-    return _from_data(TrainConfig, yaml.safe_load(path.read_text()), str(path), "").validate(str(path))
+    return from_data(TrainConfig, yaml.safe_load(path.read_text()), str(path)).validate(str(path))
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:

@@ -41,8 +41,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
-from pe_policy.contract import PolicyMetadata
+from pe_policy.contract import Envelope, PolicyMetadata
 from pe_policy.policy import SCRIPTED_PREFIX, load_policy
+from pe_sim.cli import UserError, console_main
 from pe_sim.envs.actions import CommandBounds
 from pe_sim.envs.core import DEFAULT_KIND, PolicyController
 from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes
@@ -103,7 +104,8 @@ def policy_metadata(cfg: TrainConfig, scenario: Scenario, index: int) -> PolicyM
     return PolicyMetadata(
         spec=ObservationSpec.for_robot(scenario, index, cfg.k_obstacles),
         action_low=tuple(bounds.low.tolist()), action_high=tuple(bounds.high.tolist()),
-        role=robot.role, scenario=scenario.name, config_hash=cfg.config_hash(), name=cfg.name)
+        role=robot.role, scenario=scenario.name, config_hash=cfg.config_hash(), name=cfg.name,
+        envelope=Envelope.of(scenario))
 
 
 def source_of(kind_or_source: str) -> str:
@@ -165,10 +167,13 @@ def run_final_eval(cfg: TrainConfig, scenario: Scenario, index: int, learner_sou
     """What ``pe-eval`` with :func:`pe_eval_argv` does: evaluate, write the records and the
     summary to ``out``; the summary and its table."""
     from pe_policy.evaluate import evaluate
+    from pe_sim.cli import progress_bar
     from pe_sim.metrics import format_summary, write_jsonl
 
     by_role, robots = learner_matchup(cfg, scenario, index, learner_source)
-    result = evaluate(cfg.scenario, by_role, episodes, robots=robots, filter=which_filter)
+    with progress_bar(episodes, f"final eval {Path(learner_source).name}") as bar:
+        result = evaluate(cfg.scenario, by_role, episodes, robots=robots, filter=which_filter,
+                          on_record=lambda _: bar.update(1))
     write_jsonl(result.records, out / "episodes.jsonl")
     (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float) + "\n")
     table = format_summary(result.summary, f"scenario {result.scenario.name}, seeds "
@@ -212,6 +217,30 @@ def final_evaluation(cfg: TrainConfig, scenario: Scenario, index: int, policy: P
     return {"episodes": fe.episodes, "seed": EVAL_SEED_BASE, "filter": fe.filter, "results": results}
 
 
+def resume_checkpoint(cfg: TrainConfig, resume: str) -> Checkpoint:
+    """The checkpoint ``--resume`` continues (``latest`` or a path); refused when there is
+    none or the run already reached ``total_steps``."""
+    ckpt = latest_checkpoint(cfg.run_dir) if resume == "latest" else Checkpoint.find(resume)
+    if ckpt is None:
+        raise UserError(f"--resume: no checkpoint in {cfg.run_dir / CHECKPOINT_DIR}")
+    done_steps = int(ckpt.state().get("num_timesteps", 0))
+    if done_steps >= cfg.total_steps:
+        raise UserError(f"--resume: {cfg.run_dir} already trained {done_steps:,} of total_steps "
+                        f"{cfg.total_steps:,} (the run is finished); to train on, give more steps "
+                        f"(--total-steps); to re-export it: pe-export {cfg.run_dir}")
+    return ckpt
+
+
+def save_interrupted(model: PPO, ckpt_dir: Path, state: dict[str, Any], command: str) -> None:
+    """On Ctrl-C: save the model as a periodic checkpoint (``--resume`` picks the latest)
+    and print the command that continues the run."""
+    ckpt = Checkpoint(ckpt_dir / f"step_{model.num_timesteps:010d}.zip")
+    ckpt.save(model, model.get_vec_normalize_env(), state)
+    resume = command if "--resume" in command.split() else f"{command} --resume"
+    print(f"\ninterrupted at {model.num_timesteps:,} steps; saved {ckpt.model}\n"
+          f"continue with: {resume}", file=sys.stderr)
+
+
 def score(summary: dict[str, Any], role: str, max_duration: float) -> float:
     """Validation score: the role's win rate, ties broken by faster (pursuer) or later
     (evader) captures."""
@@ -242,10 +271,11 @@ def train(
     torch.set_num_threads(cfg.torch_threads)
     run_dir = cfg.run_dir
     ckpt_dir = run_dir / CHECKPOINT_DIR
+    ckpt = resume_checkpoint(cfg, resume) if resume is not None else None
     if resume is None and ckpt_dir.exists() and any(ckpt_dir.iterdir()):
         if not overwrite:
-            raise SystemExit(f"{run_dir} already has checkpoints: pass --resume to continue it or "
-                             "--overwrite to start over")
+            raise UserError(f"{run_dir} already has checkpoints: pass --resume to continue it or "
+                            "--overwrite to start over")
         shutil.rmtree(run_dir)
     save_config(cfg, run_dir)
     scenario = training_scenario(cfg)
@@ -255,10 +285,7 @@ def train(
     venv = make_vec_env(cfg, scenario)
     shaped = apply_shaping(cfg, venv)
     previous_wall = 0.0
-    if resume is not None:
-        ckpt = latest_checkpoint(run_dir) if resume == "latest" else Checkpoint.find(resume)
-        if ckpt is None:
-            raise SystemExit(f"--resume: no checkpoint in {ckpt_dir}")
+    if ckpt is not None:
         state = ckpt.state()
         if state.get("config_hash") != cfg.config_hash():
             print(f"warning: resuming {ckpt.model} trained with config hash {state.get('config_hash')}, "
@@ -315,8 +342,12 @@ def train(
     remaining = cfg.total_steps - model.num_timesteps
     t_train = time.perf_counter()
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=callbacks, tb_log_name="ppo",
-                    reset_num_timesteps=resume is None, progress_bar=False)
+        try:
+            model.learn(total_timesteps=remaining, callback=callbacks, tb_log_name="ppo",
+                        reset_num_timesteps=resume is None, progress_bar=False)
+        except KeyboardInterrupt:
+            save_interrupted(model, ckpt_dir, state(), command)
+            raise
     train_time = time.perf_counter() - t_train
     if not validation.history or validation.history[-1]["num_timesteps"] != model.num_timesteps:
         validation.run()  # the final model is a candidate too
@@ -357,6 +388,7 @@ def train(
         "git_revision": git_revision(), "started": started, "finished": now(),
         "versions": versions(),
         "observation_spec": ObservationSpec.for_robot(eval_scenario, index, cfg.k_obstacles).to_dict(),
+        "envelope": Envelope.of(eval_scenario).to_dict(),
         "action_bounds": {"low": CommandBounds.of(robot).low.tolist(),
                           "high": CommandBounds.of(robot).high.tolist()},
         "validation": validation.history,
@@ -423,6 +455,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+@console_main("pe-train")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

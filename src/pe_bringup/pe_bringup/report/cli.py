@@ -24,6 +24,7 @@ from pe_bringup.report.document import build_report
 from pe_bringup.report.matrix import MATRICES
 from pe_bringup.report.run import BACKENDS, run_matrix
 from pe_bringup.report.writers import markdown, update_readme, write_report
+from pe_sim.cli import check_seed_range, console_main, positive_int, seed_int
 from pe_sim.evaluation import EVAL_SEED_BASE
 
 
@@ -31,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pe-report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--matrix", default="default", choices=sorted(MATRICES))
-    p.add_argument("--episodes", type=int, default=500, help="episodes per row")
-    p.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help="first episode seed (held out)")
+    p.add_argument("--episodes", type=positive_int, default=500, help="episodes per row")
+    p.add_argument("--seed", type=seed_int, default=EVAL_SEED_BASE,
+                   help="first episode seed (held out)")
     p.add_argument("--backend", default="batch", choices=BACKENDS,
                    help="batch: headless simulator; ros: each chunk through pe-launch eval")
     p.add_argument("--domain-id", type=int, default=None,
                    help="DDS domain of the ros backend (default: a free one)")
     p.add_argument("--filter-config", default="vcp_cbf", help="filter config name or YAML path")
-    p.add_argument("--num-envs", type=int, default=256, help="episodes simulated in parallel (batch)")
+    p.add_argument("--num-envs", type=positive_int, default=256,
+                   help="episodes simulated in parallel (batch)")
     p.add_argument("--out", default="results/report", help="report folder")
     p.add_argument("--cache", default="results/report-cache", help="result cache folder")
     p.add_argument("--fresh", action="store_true", help="ignore cached results (and overwrite them)")
@@ -49,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_main("pe-report")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error("--episodes must be at least 1")
+    check_seed_range(parser, args.seed, args.episodes)
     if args.update_readme and not Path(args.update_readme).is_file():
         parser.error(f"--update-readme: {args.update_readme}: no such file")
     cache_dir = Path(args.cache)

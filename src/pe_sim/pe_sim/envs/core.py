@@ -33,22 +33,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from pe_sim.batch import BatchSim, StepResult
 from pe_sim.envs.actions import CommandBounds, to_command
 from pe_sim.observation import ObservationBuilder, ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario, parse_scenario
-from pe_sim.scripted import WorldView, make_scripted
+from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 Controller = Callable[[WorldView], np.ndarray]
 ActionFilter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, Any]]
 ControllerSpec = str | Controller | Mapping[str, str | Controller] | None
 ScenarioLike = str | Path | Scenario | Mapping[str, Any]
 
-#: Scripted kind a robot runs when nothing else is asked for, by role.
-DEFAULT_KIND = {"pursuer": "pure_pursuit", "evader": "flee"}
-#: |u_safe - u_nom| (scaled) above this counts as an intervention (BRIEF.md metrics).
+#: |u_safe - u_nom| (scaled) above this counts as an intervention (docs/metrics.md).
 INTERVENTION_THRESHOLD = 1e-3
 FILTER_SCOPES = ("all", "learners")
 
@@ -179,6 +178,21 @@ class BatchStep:
     filter_stats: Any = None         # what the action filter returned next to u_safe
 
 
+@numba.njit(cache=True)
+def _learner_commands(actions, learners, low, high, cmd):
+    """``cmd[:, learners[l]]`` = :func:`~pe_sim.envs.actions.to_command` of ``actions[:, l]``
+    (clipped to [-1, 1], mapped linearly onto [low[l], high[l]]) in one pass."""
+    for b in range(actions.shape[0]):
+        for j in range(learners.shape[0]):
+            for d in range(2):
+                a = float(actions[b, j, d])
+                if a > 1.0:  # as np.clip: NaN passes through (the simulator stops on it)
+                    a = 1.0
+                elif a < -1.0:
+                    a = -1.0
+                cmd[b, learners[j], d] = low[j, d] + 0.5 * (a + 1.0) * (high[j, d] - low[j, d])
+
+
 class LearnerBatch:
     """B episodes of ``scenario`` where robots ``learners`` take normalised actions and
     the others are driven by ``controllers`` (index -> controller).
@@ -253,7 +267,11 @@ class LearnerBatch:
         """Commands (B, N, 2) before filtering: learners' actions (B, L, 2) mapped to
         physical units, every other robot's from its controller (one call each)."""
         cmd = self._commands
-        cmd[:, self.learners] = to_command(actions, self.learner_bounds)
+        actions = np.asarray(actions)
+        if actions.dtype.kind != "f":
+            actions = actions.astype(np.float64)
+        _learner_commands(actions.reshape(cmd.shape[0], len(self.learners), 2), self.learners,
+                          self.learner_bounds.low, self.learner_bounds.high, cmd)
         for i, controller in self.controllers.items():
             cmd[:, i] = controller(self.view)
         return cmd

@@ -37,6 +37,7 @@ import torch
 
 from pe_policy.barriernet_policy import BarrierNetPolicy
 from pe_safety_filter.filter import SafetyFilter
+from pe_sim.cli import console_main, positive_int
 from pe_sim.scenario import load_scenario
 from pe_sim.scripted import WorldView
 from pe_training.barriernet.check import record_states
@@ -189,14 +190,17 @@ LABELS = {
 }
 
 
+@console_main("pe-barriernet-bench")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pe-barriernet-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="models/barriernet_imitation_bench.onnx",
                    help="exported BarrierNet .onnx")
     p.add_argument("--config", default="barriernet_imitation_bench",
                    help="training config the model belongs to (scenario, filter, expert for the states)")
-    p.add_argument("--states", type=int, default=300, help="recorded states (batch 1 calls per pass)")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes over the states")
+    p.add_argument("--states", type=positive_int, default=300,
+                   help="recorded states (batch 1 calls per pass)")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="timed passes over the states")
     p.add_argument("--torch-policy", default=None,
                    help="the run's policy.pt for the torch network (default: fresh weights, same shape)")
     p.add_argument("--out", default=None, help="write the results as JSON here")

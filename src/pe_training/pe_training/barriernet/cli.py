@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from pe_policy.contract import Envelope
+from pe_sim.cli import UserError, console_main
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import load_scenario
 from pe_training.barriernet.card import write_card
@@ -69,14 +71,24 @@ def run(
     started = now()
     torch.set_num_threads(cfg.torch_threads)
     run_dir = cfg.run_dir
+    if cfg.method == "ppo" and cfg.ppo.warm_start:
+        from pe_training.barriernet.ppo import load_warm_start
+
+        load_warm_start(cfg.ppo.warm_start)  # a missing warm start is refused before any work
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
-            raise SystemExit(f"{run_dir} exists: pass --overwrite to start over")
+            raise UserError(f"{run_dir} exists: pass --overwrite to start over")
         shutil.rmtree(run_dir)
     save_config(cfg, run_dir, "pe-barriernet-train")
     scenario = load_scenario(cfg.scenario)
     index = learner_index(cfg, scenario)
+    t_setup = time.perf_counter()
+    if progress:
+        print("setting up: filter, QP layer, opponents (numba kernels compile on a first run)...",
+              file=sys.stderr, flush=True)
     setup = Setup(cfg, scenario, index)
+    if progress:
+        print(f"set up in {time.perf_counter() - t_setup:.0f} s", file=sys.stderr, flush=True)
     (run_dir / "run.json").write_text(json.dumps({
         "name": cfg.name, "method": cfg.method, "command": command, "config_hash": cfg.config_hash(),
         "git_revision": git_revision(), "started": started, "robot_index": index,
@@ -120,6 +132,7 @@ def run(
         "wall_time_s": train_wall, "train_time_s": result["train_time_s"], "chosen": result["chosen"],
         "scenario_config": scenario.to_dict(),
         "observation_spec": setup.spec.to_dict(), "gain_layout": setup.layout.to_dict(),
+        "envelope": Envelope.of(scenario).to_dict(),
         "action_bounds": {"low": setup.lo.tolist(), "high": setup.hi.tolist()},
         "filter": setup.filter_config.to_dict(), "export_check": check,
         "git_revision": git_revision(), "started": started, "finished": now(), "versions": versions(),
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_main("pe-barriernet-train")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)

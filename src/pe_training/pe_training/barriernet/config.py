@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pe_sim.config_reader import ConfigError
+from pe_sim.config_schema import setting
+from pe_training.activations import ACTIVATIONS
 from pe_training.config import FinalEvalConfig, RunConfig, load_run_config
 
 METHODS = ("imitation", "ppo")
@@ -23,8 +25,8 @@ class GainConfig:
     """Bounds of the class-K gains the network outputs (1/s), log-uniform map; the
     default range [0.5, 8] has its geometric mean at the filter's default gain 2."""
 
-    min: float = 0.5
-    max: float = 8.0
+    min: float = setting(0.5, min=0.0, min_exclusive=True)
+    max: float = setting(8.0, min=0.0, min_exclusive=True)
 
 
 @dataclass
@@ -35,58 +37,58 @@ class ImitationConfig:
     #: config's default gains; the *filtered* command is the label) or an .onnx policy.
     expert: str = "scripted:proportional_navigation"
     #: Expert episodes recorded (training seeds).
-    episodes: int = 400
+    episodes: int = setting(400, min=1)
     #: DAgger rounds after the first fit: roll out the learner (behind the filter), label
     #: the visited states with the expert's filtered command, refit on everything.
-    dagger_rounds: int = 2
-    dagger_episodes: int = 200
+    dagger_rounds: int = setting(2, min=0)
+    dagger_episodes: int = setting(200, min=1)
     #: Probability per step of executing the expert's command in DAgger rollouts (beta).
-    dagger_beta: float = 0.0
-    epochs: int = 20
+    dagger_beta: float = setting(0.0, min=0.0, max=1.0)
+    epochs: int = setting(20, min=1)
     #: Epochs of the refits after each DAgger round.
-    dagger_epochs: int = 10
-    batch_size: int = 1024
-    learning_rate: float = 1.0e-3
+    dagger_epochs: int = setting(10, min=1)
+    batch_size: int = setting(1024, min=1)
+    learning_rate: float = setting(1.0e-3, min=0.0, min_exclusive=True)
     #: Weight of the correction term |QP(u_ref) - u_ref|^2 (scaled units) in the loss:
     #: keeps u_ref inside the safe set when it can be (fewer QP interventions).
-    correction_weight: float = 0.1
+    correction_weight: float = setting(0.1, min=0.0)
     #: QP layer implementation: "active_set" (numba active set + torch closed form) or
     #: "enumerate" (pe_safety_filter.torch_qp, every candidate in torch).
-    qp_mode: str = "active_set"
+    qp_mode: str = setting("active_set", choices=("active_set", "enumerate"))
     #: Validation episodes after each fit (held-out validation seeds); the best fit is kept.
-    validation_episodes: int = 200
-    num_envs: int = 200
+    validation_episodes: int = setting(200, min=1)
+    num_envs: int = setting(200, min=1)
 
 
 @dataclass
 class BNPPOConfig:
     """SB3 PPO with the QP in the environment (names as ``PPO(...)``)."""
 
-    total_steps: int = 3_000_000
-    num_envs: int = 128
-    learning_rate: float = 3.0e-4
+    total_steps: int = setting(3_000_000, min=1)
+    num_envs: int = setting(128, min=1)
+    learning_rate: float = setting(3.0e-4, min=0.0, min_exclusive=True)
     linear_lr: bool = True
-    n_steps: int = 128
-    batch_size: int = 4096
-    n_epochs: int = 5
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = None
+    n_steps: int = setting(128, min=1)
+    batch_size: int = setting(4096, min=1)
+    n_epochs: int = setting(5, min=1)
+    gamma: float = setting(0.99, min=0.0, min_exclusive=True, max=1.0)
+    gae_lambda: float = setting(0.95, min=0.0, max=1.0)
+    clip_range: float = setting(0.2, min=0.0, min_exclusive=True)
+    ent_coef: float = setting(0.0, min=0.0)
+    vf_coef: float = setting(0.5, min=0.0)
+    max_grad_norm: float = setting(0.5, min=0.0, min_exclusive=True)
+    target_kl: float | None = setting(None, min=0.0, min_exclusive=True)
     #: Fixed (not learned) std of the Gaussian noise on the pre-QP unit action: [v, omega,
     #: every gain] (unit-action units; v spans 2 units over [v_min, v_max]).
-    fixed_std: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.2])
+    fixed_std: list[float] = setting(default_factory=lambda: [0.1, 0.3, 0.2], min=0.0, min_exclusive=True)
     #: Reward penalty per unit of the scaled QP correction |(u_safe - u_ref) / bound|.
-    correction_penalty: float = 1.0
+    correction_penalty: float = setting(1.0, min=0.0)
     #: Warm start: a BarrierNet imitation run folder (its policy.pt) or null.
     warm_start: str | None = None
     #: Rollouts at the start during which only the critic learns (for warm starts).
-    critic_warmup_rollouts: int = 0
+    critic_warmup_rollouts: int = setting(0, min=0)
     #: Expert episodes used for the observation statistics when not warm-started.
-    stats_episodes: int = 50
+    stats_episodes: int = setting(50, min=1)
     #: Normalise rewards with SB3's VecNormalize (observations are normalised in the policy).
     normalize_reward: bool = True
 
@@ -95,10 +97,10 @@ class BNPPOConfig:
 class BNEvalConfig:
     """Periodic validation on held-out validation seeds (PPO)."""
 
-    every_steps: int = 500_000
-    episodes: int = 200
-    seed_offset: int = 100_000_000
-    num_envs: int = 200
+    every_steps: int = setting(500_000, min=1)
+    episodes: int = setting(200, min=1)
+    seed_offset: int = setting(100_000_000, min=0)
+    num_envs: int = setting(200, min=1)
 
 
 @dataclass
@@ -106,21 +108,21 @@ class BarrierNetConfig(RunConfig):
     """Everything one ``pe-barriernet-train`` run needs."""
 
     name: str = "barriernet"
-    method: str = "imitation"
+    method: str = setting("imitation", choices=METHODS)
     scenario: str = "bench_1v1_flee"
-    role: str = "pursuer"
+    role: str = setting("pursuer", choices=("pursuer", "evader"))
     robot: str | None = None
     opponent: str = "scripted:flee"
     teammate: str | None = None
-    seed: int = 0
+    seed: int = setting(0, min=0, max=99)
     output_dir: str = "runs"
-    torch_threads: int = 1
-    k_obstacles: int = 4
+    torch_threads: int = setting(1, min=1)
+    k_obstacles: int = setting(4, min=0)
     #: Safety filter config (``config/filter/<name>.yaml``): the QP layer's constraints,
     #: weight and box, and the filter used in data collection, PPO rollouts and evaluation.
     filter_config: str = "vcp_cbf"
-    net_arch: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "tanh"
+    net_arch: list[int] = setting(default_factory=lambda: [64, 64], min=1)
+    activation: str = setting("tanh", choices=tuple(ACTIVATIONS))
     gains: GainConfig = field(default_factory=GainConfig)
     #: Training-only reward weight overrides (PPO): capture, timeout, distance_shaping, contact.
     reward: dict[str, float] = field(default_factory=dict)
@@ -128,20 +130,16 @@ class BarrierNetConfig(RunConfig):
     ppo: BNPPOConfig = field(default_factory=BNPPOConfig)
     eval: BNEvalConfig = field(default_factory=BNEvalConfig)
     final_eval: FinalEvalConfig = field(default_factory=lambda: FinalEvalConfig(filter="all"))
-    checkpoint_every_steps: int = 1_000_000
+    checkpoint_every_steps: int = setting(1_000_000, min=1)
     #: PPO: export the checkpoint with the best validation score ("best") or the last ("final").
-    export: str = "best"
+    export: str = setting("best", choices=("best", "final"))
 
     def validate(self, source: str = "<config>") -> BarrierNetConfig:
         def bad(key: str, message: str) -> ConfigError:
             return ConfigError(source, key, message)
 
-        if self.method not in METHODS:
-            raise bad("method", f"must be one of {list(METHODS)}, got {self.method!r}")
-        if not 0.0 < self.gains.min < self.gains.max:
+        if not self.gains.min < self.gains.max:
             raise bad("gains", f"need 0 < min < max, got {self.gains.min}, {self.gains.max}")
-        if self.imitation.qp_mode not in ("active_set", "enumerate"):
-            raise bad("imitation.qp_mode", f"must be active_set or enumerate, got {self.imitation.qp_mode!r}")
         if len(self.ppo.fixed_std) != 3 or min(self.ppo.fixed_std) <= 0.0:
             raise bad("ppo.fixed_std", f"must be [v, omega, gains], all > 0, got {self.ppo.fixed_std}")
         self.check_shared(bad, self.ppo.num_envs)
@@ -162,7 +160,9 @@ def smoke_overrides(method: str) -> list[str]:
         return [*common, "imitation.episodes=6", "imitation.dagger_rounds=1", "imitation.dagger_episodes=4",
                 "imitation.epochs=2", "imitation.dagger_epochs=1", "imitation.validation_episodes=8",
                 "imitation.num_envs=8"]
-    return [*common, "ppo.total_steps=2048", "ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=512",
+    # A smoke run starts from scratch: it must not need a finished imitation run.
+    return [*common, "ppo.warm_start=null",
+            "ppo.total_steps=2048", "ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=512",
             "ppo.n_epochs=2", "ppo.stats_episodes=4", "eval.every_steps=1024", "checkpoint_every_steps=1024"]
 
 

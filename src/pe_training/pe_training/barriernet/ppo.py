@@ -39,6 +39,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from pe_policy.barriernet_policy import GainLayout, filter_gains, nearest_order
 from pe_safety_filter.filter import BatchSafetyFilter
+from pe_sim.cli import UserError
 from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.scenario import Scenario
@@ -149,7 +150,9 @@ def load_warm_start(source: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / POLICY_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"warm start: no {path} (train the imitation model first)")
+        raise UserError(f"ppo.warm_start: no {path}; train the imitation run first "
+                        "(pe-barriernet-train barriernet_imitation_bench) or start from scratch "
+                        "with --set ppo.warm_start=null")
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
@@ -173,10 +176,10 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
     warm = load_warm_start(p.warm_start) if p.warm_start else None
     if warm is not None:
         if list(warm["net_arch"]) != list(cfg.net_arch) or warm["activation"] != cfg.activation:
-            raise SystemExit(f"warm start {p.warm_start}: network {warm['net_arch']} {warm['activation']} "
-                             f"!= config {cfg.net_arch} {cfg.activation}")
+            raise UserError(f"warm start {p.warm_start}: network {warm['net_arch']} {warm['activation']} "
+                            f"!= config {cfg.net_arch} {cfg.activation}")
         if GainLayout.from_dict(warm["layout"]) != setup.layout:
-            raise SystemExit(f"warm start {p.warm_start}: gain layout {warm['layout']} != {setup.layout}")
+            raise UserError(f"warm start {p.warm_start}: gain layout {warm['layout']} != {setup.layout}")
         mean, std = np.asarray(warm["obs_mean"]), np.asarray(warm["obs_std"])
     else:
         data, _ = collect(setup, cfg.imitation.expert, cfg.seed * TRAIN_SEED_STRIDE + 9_000_000,

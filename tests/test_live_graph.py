@@ -98,6 +98,7 @@ def test_a_running_graph_is_forwarded_to_foxglove(tmp_path, ros_domain):
             client.join(30)
             view.close()
     assert ok, reason
+    assert bridge.errors == []
     records = read_jsonl(tmp_path / "out" / "episodes.jsonl")
     ends = [e for e in events if e["event"] == "end"]
     starts = [e for e in events if e["event"] == "start"]

@@ -112,19 +112,23 @@ class GraphBridge:
                 lambda m, i=i: self.scene.on_filter_status(
                     i, {kv.key: kv.value for kv in m.status[0].values} if m.status else {}), qos.STATUS)
         self.node.create_subscription(
-            MarkerArray, "/obstacles", lambda m: self.scene.on_obstacles(convert.read_obstacle_markers(m)[1]),
-            qos.MAP)
+            MarkerArray, "/obstacles",
+            lambda m: self.scene.on_obstacles(convert.read_obstacle_markers(m).obstacles), qos.MAP)
         self.node.create_subscription(String, "/episode",
                                       lambda m: self.scene.on_event(convert.parse_event(m.data)), qos.EPISODE)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
+        self.errors: list[str] = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception as error:           # one bad message must not end the view
+                self.errors.append(repr(error))
 
     def close(self) -> None:
         import rclpy

@@ -127,3 +127,19 @@ def test_cli_small_matrix_and_user_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--update-readme", str(tmp_path / "missing.md")])
     assert exit_info.value.code == 2
+
+
+def test_rows_outside_a_policys_training_envelope_are_marked():
+    from pe_bringup.report.document import envelope_notes
+    from pe_bringup.report.run import RowResult
+    from pe_bringup.report.writers import method_cell
+
+    block = bench_block(variants=True, opponents=(FLEE,))
+    base, more = block.scenarios[0], next(s for s in block.scenarios if s.key == "bench_more_obstacles")
+    posthoc = tiny_matrix().rows[1]                                              # PPO + filter
+    inside = envelope_notes(RowResult(dataclasses.replace(posthoc, scenario=base), base.build(), [], 0, 0))
+    outside = envelope_notes(RowResult(dataclasses.replace(posthoc, scenario=more), more.build(), [], 0, 0))
+    assert inside == [] and len(outside) == 1 and "obstacles" in outside[0]
+    assert method_cell({"method_label": "m", "outside_envelope": outside}).endswith("†")
+    scripted = dataclasses.replace(tiny_matrix().rows[0], scenario=more)        # PN: no envelope
+    assert envelope_notes(RowResult(scripted, more.build(), [], 0, 0)) == []

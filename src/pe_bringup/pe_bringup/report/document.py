@@ -59,7 +59,7 @@ def matrix_description(matrix: Matrix) -> dict[str, Any]:
 
 def build_report(matrix: Matrix, results: Sequence[RowResult], *, command: str, wall_time_s: float,
                  thumbnails: bool = True, title: str = "pe-stack evaluation report") -> Report:
-    rows = [row_metrics(result) for result in results]
+    rows = [dict(row_metrics(result), outside_envelope=envelope_notes(result)) for result in results]
     report = Report(
         title=title, command=command, matrix=matrix_description(matrix), rows=rows,
         comparisons=paired_comparisons(rows), seed_spread=training_seed_spread(rows, seed_groups(matrix)),
@@ -69,6 +69,24 @@ def build_report(matrix: Matrix, results: Sequence[RowResult], *, command: str, 
         else sum(r.play_time_s for r in results))
     report.figures = make_figures(report, results if thumbnails else [])
     return report
+
+
+def envelope_notes(result: RowResult) -> list[str]:
+    """Why a row's learned policies play outside what they were trained for (their
+    operating envelope, :func:`pe_policy.evaluate.check_envelopes`); empty when inside."""
+    import warnings
+
+    from pe_policy.evaluate import check_envelopes
+    from pe_policy.policy import SCRIPTED_PREFIX, load_policy
+
+    scenario, row = result.scenario, result.row
+    sources = [row.method.source if r.role == "pursuer" else row.opponent.source for r in scenario.robots]
+    policies = [load_policy(source, scenario, i) for i, source in enumerate(sources)
+                if not source.startswith(SCRIPTED_PREFIX)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_envelopes(scenario, policies, strict=False)
+    return sorted({str(w.message) for w in caught})
 
 
 def seed_groups(matrix: Matrix) -> dict[str, list[str]]:

@@ -45,9 +45,24 @@ TABLE_HEADER = ("method", "capture (95 % CI)", "time to capture, mean (95 % CI)"
                 "pursuer intervention", "pursuer min clearance (m)")
 
 
+OUTSIDE_MARK = " †"
+
+
+def method_cell(row: dict[str, Any]) -> str:
+    """The method's label, marked when a learned policy plays outside its training envelope."""
+    return row["method_label"] + (OUTSIDE_MARK if row.get("outside_envelope") else "")
+
+
+def envelope_footnote(rows: list[dict[str, Any]]) -> list[str]:
+    notes = sorted({note for r in rows for note in r.get("outside_envelope", [])})
+    if not notes:
+        return []
+    return ["† outside the training envelope of a learned policy: " + "; ".join(notes)]
+
+
 def table_cells(row: dict[str, Any]) -> list[str]:
     p = pursuer(row)
-    return [row["method_label"], pct(row["capture_rate"]), seconds(row["capture_time_mean_s"]),
+    return [method_cell(row), pct(row["capture_rate"]), seconds(row["capture_time_mean_s"]),
             pct(row["violation_episode_rate"]),
             pct(p.get("intervention_rate"), 2) if p.get("filtered") else "no filter",
             metres(p.get("min_clearance_m", math.nan))]
@@ -82,9 +97,11 @@ def robustness_table(report: Report, block: str, opponent: str) -> str | None:
     labels = {r["scenario"]: r["scenario_label"] for r in report.rows}
     methods = list(dict.fromkeys(r["method_label"] for r in report.rows if r["block"] == block))
     by = {(r["method_label"], r["scenario"]): r for r in report.rows if r["opponent"] == opponent}
-    lines = [[m] + [pct(by[(m, s)]["capture_rate"], 0) if (m, s) in by else "-" for s in scenarios]
-             for m in methods]
-    return markdown_table(["method"] + [labels[s] for s in scenarios], lines)
+    lines = [[m] + [pct(by[(m, s)]["capture_rate"], 0) + (OUTSIDE_MARK if by[(m, s)].get("outside_envelope")
+                                                          else "") if (m, s) in by else "-"
+                    for s in scenarios] for m in methods]
+    footnote = envelope_footnote([by[(m, s)] for m in methods for s in scenarios if (m, s) in by])
+    return "\n\n".join([markdown_table(["method"] + [labels[s] for s in scenarios], lines), *footnote])
 
 
 def play_time(report: Report) -> str:
@@ -113,6 +130,7 @@ def markdown(report: Report, *, figures_dir: str | None = "figures", heading: st
         rows = report.rows_of(scenario, opponent)
         out += [f"{heading}# {scenario} ({rows[0]['scenario_label']}) vs {rows[0]['opponent_label']}", "",
                 markdown_table(TABLE_HEADER, [table_cells(r) for r in rows]), ""]
+        out += [line + "\n" for line in envelope_footnote(rows)]
     for block in dict.fromkeys(r["block"] for r in report.rows):
         for opponent in dict.fromkeys(r["opponent"] for r in report.rows if r["block"] == block):
             table = robustness_table(report, block, opponent)
@@ -221,6 +239,7 @@ def html_page(report: Report) -> str:
         parts += [f"<h2>{html.escape(scenario)} ({html.escape(rows[0]['scenario_label'])}) vs "
                   f"{html.escape(rows[0]['opponent_label'])}</h2>",
                   html_table(TABLE_HEADER, [table_cells(r) for r in rows])]
+        parts += [f"<p class=\"note\">{html.escape(line)}</p>" for line in envelope_footnote(rows)]
         comparisons = real_comparisons(report, scenario, opponent)
         if comparisons:
             parts += ["<details><summary>Paired comparisons (same seeds, McNemar exact)</summary>",

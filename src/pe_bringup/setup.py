@@ -21,6 +21,7 @@ setup(
         repository_data("config/ros"),
         repository_data("config/rqt"),
         repository_data("config/diagnostics"),
+        repository_data("config/viz"),
         repository_data("launch"),
     ],
     install_requires=["setuptools"],
@@ -36,5 +37,8 @@ setup(
         "pe-ros-bench = pe_bringup.bench:main",
         "pe-rqt = pe_bringup.rqt_open:main",
         "pe-rqt-perspective = pe_bringup.rqt_view:main",
+        "pe-report = pe_bringup.report.cli:main",
+        "pe-record = pe_bringup.recording:main",
+        "pe-live = pe_bringup.live:main",
     ]},
 )

@@ -25,7 +25,11 @@ SCRIPTS = {
     "pe-eval": "pe_bringup.evaluate:main",
     "pe-train": "pe_training.train:main",
     "pe-export": "pe_training.export:main",
-    "pe-plot": "pe_sim.render:main",
+    "pe-plot": "pe_policy.viewer:plot_main",
+    "pe-play": "pe_policy.viewer:play_main",
+    "pe-record": "pe_bringup.recording:main",
+    "pe-live": "pe_bringup.live:main",
+    "pe-report": "pe_bringup.report.cli:main",
     "pe-filter-eval": "pe_safety_filter.cli:filter_eval_main",
     "pe-filter-crosscheck": "pe_safety_filter.crosscheck:main",
     "pe-policy-bench": "pe_training.policy_bench:main",
@@ -38,6 +42,8 @@ SCRIPTS = {
     "pe-exploit": "pe_training.exploit:main",
     "pe-crossplay": "pe_training.crossplay:main",
     "pe-selfplay": "pe_training.selfplay:main",
+    "pe-rqt": "pe_bringup.rqt_open:main",
+    "pe-rqt-perspective": "pe_bringup.rqt_view:main",
 }
 
 
@@ -167,9 +173,22 @@ CASES = [
     ("pe-selfplay", ["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"], ["trains the evader"]),
     ("pe-selfplay", ["selfplay_bench", "--set", "pursuer_set=[scenario=pursuit_2v1]"],
      ["one pursuer and one evader"]),
+    ("pe-plot", ["{tmp}/missing.jsonl", "--seed", "-3"], ["--seed", "must be in [0, 2**63)"]),
+    ("pe-play", ["{tmp}/missing.jsonl"], ["missing.jsonl"]),
+    ("pe-play", ["--scenario", "bench_1v1_flee", "-o", "{tmp}/ep.avi"], ["ep.avi", ".gif or an .mp4"]),
+    ("pe-record", ["--scenario", "{file_typo}"], ["capture_radus"]),
+    ("pe-live", ["--scenario", "bench_1v1_flee", "--speed", "0"], ["--speed must be positive"]),
+    ("pe-live", ["--graph"], ["--graph needs --scenario"]),
+    ("pe-report", ["--episodes", "0"], ["--episodes", "must be >= 1"]),
+    ("pe-report", ["--update-readme", "{tmp}/missing.md"], ["missing.md: no such file"]),
     # the ROS graph: seeds refused before any node starts
     ("pe-launch", ["eval", "--seed", "-1"], ["--seed", "must be in [0, 2**63)"]),
     ("pe-launch", ["eval", "--seed", str(SEED_LIMIT - 1), E, "2"], ["largest seed"]),
+    # the rqt view
+    ("pe-rqt-perspective", ["--scenario", "bench_1v1_fle", "--out", "{tmp}/v.perspective"],
+     ["no scenario named 'bench_1v1_fle'"]),
+    ("pe-rqt", ["--perspective-file", "{tmp}/missing.perspective"], ["missing.perspective"]),
+    ("pe-rqt", ["--scenario", "bench_1v1_fle"], ["no scenario named 'bench_1v1_fle'"]),
 ]
 
 SCENARIOS = {

@@ -101,6 +101,13 @@ def test_one_future_stamp_is_refused_and_does_not_shadow_later_states():
     assert isinstance(only(cmd(gate, clock)), Filter)
 
 
+def test_a_state_slightly_ahead_of_the_clock_counts_as_fresh():
+    gate, clock = latest_gate()
+    odom(gate, clock, stamp=clock.now + 20 * MS)       # within future_tolerance
+    d = only(cmd(gate, clock))
+    assert isinstance(d, Filter) and d.age_s == 0.0    # the filter refuses negative ages
+
+
 def test_old_and_zero_stamped_commands_are_each_answered_with_their_own_command():
     gate, clock = latest_gate()
     odom(gate, clock)

@@ -52,8 +52,21 @@ def declared(package: str) -> set[str]:
     return deps
 
 
+def launched(package: str) -> set[str]:
+    """Packages that are run, not imported: monitor.launch.py's nodes and the rqt plugins
+    of the view (pe_bringup.rqt_view)."""
+    if package != "pe_bringup":
+        return set()
+    from pe_bringup.rqt_view import SHIPPED_SCENARIO, monitor_nodes, perspective
+
+    nodes = {n["package"] for n in monitor_nodes(SHIPPED_SCENARIO, aggregator=True)}
+    running = perspective(SHIPPED_SCENARIO, robot_monitor=True)["groups"]["pluginmanager"]["keys"]
+    plugins = {plugin.split("/")[0] for plugin in ast.literal_eval(running["running-plugins"]["repr"])}
+    return (nodes | plugins) - {package}
+
+
 def expected(package: str) -> set[str]:
-    out = set()
+    out = launched(package)
     for name in imports(sources(package)) - {package}:
         out.add(ROSDEP.get(name) or PIP.get(name) or name)
     return out

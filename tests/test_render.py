@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pe_policy.viewer import plot_main as main
 from pe_sim.batch import BatchSim
 from pe_sim.episode_log import EpisodeLog, EpisodeRecorder, simulate_episode
-from pe_sim.render import main, plot_episode
+from pe_sim.render import plot_episode
 from pe_sim.scripted import WorldView, make_scripted
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

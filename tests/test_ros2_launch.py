@@ -172,7 +172,7 @@ def test_launch_arguments_reach_every_node_under_both_launchers_and_the_cli_sees
         topics = ros2(env, "topic", "list").stdout.split()
         assert {"/pursuer/cmd_vel", "/pursuer/odom", "/obstacles", "/diagnostics"} <= set(topics)
         echo = ros2(env, "topic", "echo", "--once", "/pursuer/cmd_vel",
-                    "geometry_msgs/msg/TwistStamped", timeout=30)
+                    "geometry_msgs/msg/TwistStamped", timeout=90)
         assert "linear:" in echo.stdout and "angular:" in echo.stdout, echo.stdout + echo.stderr
         hz = subprocess.run(["timeout", "-s", "INT", "6", str(BIN / "ros2"), "topic", "hz", "/pursuer/odom"],
                             env=env, capture_output=True, text=True, timeout=30)

@@ -29,4 +29,8 @@ setup(
         "-spec checked), no ROS in the core"
     ),
     license="Apache-2.0",
+    entry_points={"console_scripts": [
+        "pe-plot = pe_policy.viewer:plot_main",
+        "pe-play = pe_policy.viewer:play_main",
+    ]},
 )

@@ -29,7 +29,6 @@ setup(
     entry_points={
         "console_scripts": [
             "pe-sim-bench = pe_sim.bench:main",
-            "pe-plot = pe_sim.render:main",
         ],
     },
 )

@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--domain-id", type=int, default=None,
                    help="ROS_DOMAIN_ID of the graph (default: a free domain, picked and printed; "
                         "a domain already holding nodes with this graph's names is refused)")
+    e.add_argument("--record", type=int, nargs="?", const=-1, default=None, metavar="N",
+                   help="also write the first N episodes (all without N) as rosbag2/MCAP folders in "
+                        "<out>/bags/ (replayed from their seeds and checked against the records)")
     e.add_argument("--quiet", action="store_true",
                    help="write the nodes' output to <out>/nodes.log instead of the terminal")
     return p
@@ -362,6 +365,12 @@ def run_graph(args: argparse.Namespace, options: EvalOptions, specs: list[NodeSp
     if args.quiet and (failed or not ok):
         print(f"[pe-launch] every node's output: {log}", file=sys.stderr)
     report(out, options, wall, sys.stdout)
+    if args.record is not None and ok:
+        from pe_bringup.recording import record_results
+
+        bags = record_results(out, limit=None if args.record < 0 else args.record,
+                              scenario=options.scenario, filter_config=options.filter_config)
+        print(f"{len(bags)} recordings in {out}/bags/")
     if not ok:
         return 130 if "Ctrl-C" in reason else 1
     return 1 if failed else 0

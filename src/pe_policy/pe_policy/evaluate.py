@@ -103,6 +103,52 @@ def provenance(scenario: Scenario, sources: Sequence[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Players:
+    """The robots of a scenario ready to play: one actor per robot, and the filter.
+
+    ``action_filter(pose, u_nom, obstacles, n_obstacles[, gains=])`` returns the
+    filtered commands (B, N, 2) and stats with (B, N) ``intervened``,
+    ``correction_size`` and ``backup``; it is None when no robot is filtered."""
+
+    policies: list[Any]
+    filtered: list[int]
+    action_filter: Callable[..., tuple[Any, Any]] | None
+    filter_gains: Callable[[Any], Any] | None
+
+    @property
+    def actors(self) -> list[Callable[[Any], Any]]:
+        return [p.act for p in self.policies]
+
+    @property
+    def names(self) -> list[str]:
+        """Policy name of each robot, with `` +filter`` for the filtered ones."""
+        return [p.name + (" +filter" if i in self.filtered else "") for i, p in enumerate(self.policies)]
+
+
+def build_players(scenario: Scenario, by_role: Mapping[str, str], *, robots: Sequence[str] = (),
+                  filter: str = "all", filter_config: str = "vcp_cbf", strict: bool = False) -> Players:
+    """Load each robot's policy (see :func:`evaluate` for the sources; envelopes checked as
+    there) and the VCP-CBF filter of ``filter_config`` for the robots named by ``filter``."""
+    sources = policy_sources(scenario, by_role, robots)
+    policies = [load_policy(src, scenario, i) for i, src in enumerate(sources)]
+    check_envelopes(scenario, policies, strict)
+    filtered = filtered_robot_indices(scenario, filter)
+    if not filtered:
+        return Players(policies, filtered, None, None)
+    from pe_policy.barriernet_policy import gains_source
+    from pe_safety_filter.config import load_filter_config
+    from pe_safety_filter.filter import BatchSafetyFilter
+
+    batch_filter = BatchSafetyFilter(load_filter_config(filter_config), scenario)
+
+    def action_filter(pose, u_nom, obstacles, n_obstacles, gains=None):
+        return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=filtered)
+
+    # Policies with per-constraint class-K gains (BarrierNet) hand them to the filter's QP.
+    return Players(policies, filtered, action_filter, gains_source(batch_filter, policies, filtered))
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """What :func:`evaluate` played: records in seed order and their summary."""
 
@@ -134,27 +180,13 @@ def evaluate(
     ``strict``."""
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
+    players = build_players(scenario, by_role, robots=robots, filter=filter, filter_config=filter_config,
+                            strict=strict)
+    names = players.names
+    records = run_episodes(scenario, players.actors, episodes, seed=seed, num_envs=num_envs,
+                           action_filter=players.action_filter, filtered_robots=players.filtered,
+                           policy_names=names, filter_gains=players.filter_gains, on_record=on_record)
     sources = policy_sources(scenario, by_role, robots)
-    policies = [load_policy(src, scenario, i) for i, src in enumerate(sources)]
-    check_envelopes(scenario, policies, strict)
-    filtered = filtered_robot_indices(scenario, filter)
-    action_filter = filter_gains = None
-    if filtered:
-        from pe_policy.barriernet_policy import gains_source
-        from pe_safety_filter.config import load_filter_config
-        from pe_safety_filter.filter import BatchSafetyFilter
-
-        batch_filter = BatchSafetyFilter(load_filter_config(filter_config), scenario)
-
-        def action_filter(pose, u_nom, obstacles, n_obstacles, gains=None):
-            return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=filtered)
-
-        # Policies with per-constraint class-K gains (BarrierNet) hand them to the filter's QP.
-        filter_gains = gains_source(batch_filter, policies, filtered)
-    names = [p.name + (" +filter" if i in filtered else "") for i, p in enumerate(policies)]
-    records = run_episodes(scenario, [p.act for p in policies], episodes, seed=seed, num_envs=num_envs,
-                           action_filter=action_filter, filtered_robots=filtered, policy_names=names,
-                           filter_gains=filter_gains, on_record=on_record)
     summary = summarize(records)
     summary.update(scenario=scenario.name, seed=seed, policies=dict(
         zip([r.name for r in scenario.robots], names, strict=True)), **provenance(scenario, sources))

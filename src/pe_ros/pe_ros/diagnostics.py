@@ -8,9 +8,13 @@
   included: on a shared machine this is mostly the neighbours) and CPU time of
   the thread (what the node's own code costs);
 * a ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` once a second (a
-  steady-clock timer, so it ticks on sim time too) with one status per series:
-  rate, p50/p99/max since start, the last window's max and the misses; WARN
-  while misses grow;
+  steady-clock timer, so it ticks on sim time too): one status named after the
+  node (``/pursuer/safety_filter``) with what an operator needs at a glance --
+  rate, compute p50/p99/max, misses, for a filter the intervention and backup
+  counts, and a level on documented thresholds (:mod:`pe_ros.health`) -- and
+  one status per further published series (``/sim: loop_latency/<robot>``:
+  rate, p50/p99/max since start, the last window's max, misses; WARN while
+  misses grow);
 * :meth:`NodeTiming.write` to dump the summaries as JSON at shutdown (the
   launcher's timing table reads these files).
 """
@@ -29,6 +33,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64
 
 from pe_ros import qos
+from pe_ros.health import NodeHealth
 from pe_ros.timing import TimingSeries
 
 
@@ -53,6 +58,7 @@ class NodeTiming:
         self._node = node
         self._series: dict[str, _Series] = {}
         self._counters: dict[str, int] = {}
+        self.health = NodeHealth(time.monotonic())
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self._timer = node.create_timer(period_s, self.publish_diagnostics,
                                         clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -91,6 +97,11 @@ class NodeTiming:
         """A named event counter reported with the diagnostics (e.g. ``nan_commands``)."""
         self._counters[name] = self._counters.get(name, 0) + increment
 
+    def record_command(self, intervened: bool, backup_reason: str = "") -> None:
+        """A safety filter published a command (``backup_reason``: empty unless a stop);
+        counted in the node's status (:meth:`pe_ros.health.NodeHealth.record_command`)."""
+        self.health.record_command(time.monotonic(), intervened, backup_reason)
+
     @property
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
@@ -102,29 +113,24 @@ class NodeTiming:
         node_name = self._node.get_fully_qualified_name()
         array = DiagnosticArray()
         array.header.stamp = self._node.get_clock().now().to_msg()
+        array.status.append(self._node_status(node_name))
         for name, s in self._series.items():
-            summary = s.stats.summary()
-            window = s.stats.window()
-            grew = summary["misses"] > s._last_misses
-            s._last_misses = summary["misses"]
-            status = DiagnosticStatus(
-                level=DiagnosticStatus.WARN if grew else DiagnosticStatus.OK,
-                name=f"{node_name}: {name}", hardware_id=node_name)
-            if summary["count"]:
-                status.message = (f"{window['rate_hz']:.1f} Hz, p50 {summary['p50_ms']:.3f} ms, "
-                                  f"p99 {summary['p99_ms']:.3f} ms, misses {summary['misses']}")
-            else:
-                status.message = "no samples yet"
-            values = {**summary, "rate_hz": window["rate_hz"], "window_max_ms": window["window_max_ms"]}
-            status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
-            array.status.append(status)
-        if self._counters:
-            status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{node_name}: events",
-                                      hardware_id=node_name,
-                                      message=", ".join(f"{k} {v}" for k, v in self._counters.items()))
-            status.values = [KeyValue(key=k, value=str(v)) for k, v in self._counters.items()]
-            array.status.append(status)
+            if s is not self.compute and s is not self.compute_cpu:
+                array.status.append(_series_status(node_name, name, s))
         self._diag_pub.publish(array)
+
+    def _node_status(self, node_name: str) -> DiagnosticStatus:
+        """The node's own status (named after the node): :meth:`NodeHealth.report`."""
+        window = self.compute.stats.window()
+        misses = sum(s.stats.misses for s in self._series.values())
+        report = self.health.report(time.monotonic(), self.compute.stats.summary(),
+                                    self.compute_cpu.stats.summary(), window["rate_hz"],
+                                    window["window_max_ms"], self.compute.stats.last_sample_at,
+                                    misses, self._counters)
+        status = DiagnosticStatus(level=bytes([report.level]), name=node_name,
+                                  hardware_id=node_name, message=report.message)
+        status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in report.values.items()]
+        return status
 
     def write(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
         """Summaries, counters and ``extra`` as JSON at ``path`` (folders created)."""
@@ -133,6 +139,24 @@ class NodeTiming:
         data = {"node": self._node.get_fully_qualified_name(), "series": self.summaries(),
                 "counters": self.counters, **(extra or {})}
         path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _series_status(node_name: str, name: str, s: _Series) -> DiagnosticStatus:
+    """A further series (e.g. the sim's loop latency to one robot), WARN while its misses grow."""
+    summary = s.stats.summary()
+    window = s.stats.window()
+    grew = summary["misses"] > s._last_misses
+    s._last_misses = summary["misses"]
+    status = DiagnosticStatus(level=DiagnosticStatus.WARN if grew else DiagnosticStatus.OK,
+                              name=f"{node_name}: {name}", hardware_id=node_name)
+    if summary["count"]:
+        status.message = (f"{window['rate_hz']:.1f} Hz, p50 {summary['p50_ms']:.3f} ms, "
+                          f"p99 {summary['p99_ms']:.3f} ms, misses {summary['misses']}")
+    else:
+        status.message = "no samples yet"
+    values = {**summary, "rate_hz": window["rate_hz"], "window_max_ms": window["window_max_ms"]}
+    status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
+    return status
 
 
 def _fmt(value: Any) -> str:

@@ -185,7 +185,8 @@ class LatestGate:
             return [Stop(state_stamp, "missing_obstacles", u_nom, age_s=age_s)]
         if self._obstacles.frame is not None and self._obstacles.frame != self._state_frame:
             return [Stop(state_stamp, "frame_mismatch", u_nom, age_s=age_s)]
-        return [Filter(state_stamp, u_nom, state, obstacles, tuple(mates), age_s)]
+        # A state up to future_tolerance ahead of the clock counts as fresh (age 0).
+        return [Filter(state_stamp, u_nom, state, obstacles, tuple(mates), max(age_s, 0.0))]
 
     def _age_problem(self, age_s: float, stale_reason: str) -> str | None:
         if age_s > self.limits.max_state_age:

@@ -370,6 +370,7 @@ class FilterNode(Node):
             [(k, repr(x) if isinstance(x, float) else str(x)) for k, x in
              ((k, values[k]) for k in STATUS_KEYS)])
         self.status_pub.publish(status_data)
+        self.timing.record_command(values["intervened"], values["backup_reason"])
         if answers:
             self._last_answer = (stamp, status_data, cmd_data)
         if values["intervened"]:

@@ -30,22 +30,31 @@ def series_topic(node: str, series: str) -> str:
     return f"{node}/{series}_ms"
 
 
+#: A node's own status (named after the node) carries its compute series under these keys.
+_NODE_KEYS = {"count": "steps", "p50_ms": "compute_p50_ms", "p99_ms": "compute_p99_ms",
+              "max_ms": "compute_max_ms"}
+
+
 def format_rows(statuses: dict[str, dict[str, str]], last: dict[str, float]) -> str:
     """The table from the latest diagnostic statuses (name -> values) and the latest
-    per-step values (topic -> ms)."""
+    per-step values (topic -> ms); a node's own status (``/pursuer/safety_filter``) is the
+    ``compute_time`` row, ``/sim: loop_latency/<robot>`` a series of its own. Below the
+    table, each node's level and message."""
     header = (f"{'node':<26}{'series':<24}{'rate Hz':>8}{'count':>8}{'p50 ms':>9}{'p99 ms':>9}"
               f"{'max ms':>9}{'win max':>9}{'last':>9}{'misses':>8}")
     lines = [header, "-" * len(header)]
     for name in sorted(statuses):
         v = statuses[name]
-        if "p50_ms" not in v:
-            continue
         node, _, series = name.partition(": ")
+        keys = {k: k for k in _NODE_KEYS} if series else _NODE_KEYS
+        series = series or "compute_time"
+        if keys["p50_ms"] not in v:
+            continue
         topic = series_topic(node, series)
 
-        def num(key: str, v: dict[str, str] = v) -> float:
+        def num(key: str, v: dict[str, str] = v, keys: dict[str, str] = keys) -> float:
             try:
-                return float(v.get(key, "nan"))
+                return float(v.get(keys.get(key, key), "nan"))
             except ValueError:
                 return math.nan
 
@@ -53,9 +62,10 @@ def format_rows(statuses: dict[str, dict[str, str]], last: dict[str, float]) -> 
         lines.append(f"{node[:25]:<26}{series[:23]:<24}{num('rate_hz'):>8.1f}{int(num('count') or 0):>8d}"
                      f"{num('p50_ms'):>9.3f}{num('p99_ms'):>9.3f}{num('max_ms'):>9.3f}"
                      f"{num('window_max_ms'):>9.3f}{value:>9.3f}{v.get('misses', '0'):>8}")
-    events = [f"{name}: {v['_message']}" for name, v in sorted(statuses.items()) if name.endswith(": events")]
-    if events:
-        lines += ["", *events]
+    nodes = [f"{name}: {v.get('level', '?')} {v['_message']}" for name, v in sorted(statuses.items())
+             if ": " not in name and "level" in v]
+    if nodes:
+        lines += ["", *nodes]
     return "\n".join(lines)
 
 

@@ -47,6 +47,11 @@ class TimingSeries:
         return self._n
 
     @property
+    def last_sample_at(self) -> float | None:
+        """``time.monotonic()`` of the newest sample (None: no sample yet)."""
+        return self._last if self._n else None
+
+    @property
     def samples(self) -> np.ndarray:
         return self._data[: self._n]
 

@@ -16,6 +16,12 @@ compressed ``.npz`` file (arrays plus one JSON string of metadata):
   commanded arc before any push-out -- where an overlap is visible even when the
   recorded end pose was pushed back to touching.
 * ``obstacles``   (M, 3) float64: centre x, y and radius of the episode's obstacles.
+* ``nominal_command`` (T, N, 2) float64, optional: the policies' commands before the
+  safety filter (equal to ``command`` for unfiltered robots).
+* ``correction``  (T, N) float64, optional: the filter's correction size in step t
+  (inf-norm of (dv / v_max, domega / omega_max); 0 for unfiltered robots).
+* ``intervened``  (T, N) bool, optional: the filter changed the command in step t
+  (correction > 1e-3, as in :mod:`pe_sim.metrics`).
 * ``meta``        JSON: format, scenario name and ``Scenario.to_dict()``, seed,
   robot names/roles/radii, policy names, ``capture_step`` (1-based number of the
   step after which capture held, or null) and ``steps``.
@@ -60,6 +66,20 @@ class EpisodeLog:
     contact_pose: np.ndarray | None = None  # (T, N, 3), see the module docstring
     policies: dict[str, str] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)
+    nominal_command: np.ndarray | None = None   # (T, N, 2), before the filter
+    correction: np.ndarray | None = None        # (T, N)
+    intervened: np.ndarray | None = None        # (T, N) bool
+
+    @property
+    def filter_recorded(self) -> bool:
+        """Whether the filter's nominal commands and corrections are in this recording."""
+        return self.intervened is not None
+
+    def intervention_steps(self, robot: int) -> np.ndarray:
+        """1-based step numbers in which the filter corrected ``robot``'s command."""
+        if self.intervened is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.intervened[:, robot]) + 1
 
     @property
     def steps(self) -> int:
@@ -88,15 +108,20 @@ class EpisodeLog:
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
-        extra = {} if self.contact_pose is None else {"contact_pose": self.contact_pose}
+        optional = {key: value for key, value in (
+            ("contact_pose", self.contact_pose), ("nominal_command", self.nominal_command),
+            ("correction", self.correction), ("intervened", self.intervened)) if value is not None}
         np.savez_compressed(path, pose=self.pose, command=self.command,
                             violation=self.violation, obstacles=self.obstacles,
-                            meta=np.array(json.dumps(self.meta())), **extra)
+                            meta=np.array(json.dumps(self.meta())), **optional)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> EpisodeLog:
         with np.load(path, allow_pickle=False) as data:
+            def optional(key: str, dtype) -> np.ndarray | None:
+                return np.array(data[key], dtype=dtype) if key in data.files else None
+
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"{path}: not an episode recording of format {FORMAT!r} "
@@ -113,8 +138,9 @@ class EpisodeLog:
                 violation=np.array(data["violation"], dtype=bool),
                 capture_step=meta["capture_step"], policies=dict(meta.get("policies", {})),
                 scenario=dict(meta.get("scenario", {})),
-                contact_pose=(np.array(data["contact_pose"], dtype=np.float64)
-                              if "contact_pose" in data.files else None),
+                contact_pose=optional("contact_pose", np.float64),
+                nominal_command=optional("nominal_command", np.float64),
+                correction=optional("correction", np.float64), intervened=optional("intervened", bool),
             )
 
 

@@ -12,7 +12,7 @@ pe_sim              ``config/scenarios``
 pe_safety_filter    ``config/filter``
 pe_training         ``config/training``
 pe_policy           ``models``
-pe_bringup          ``config/ros``, ``config/rqt``, ``launch``
+pe_bringup          ``config/ros``, ``config/rqt``, ``config/viz``, ``launch``
 ==================  ================================
 
 :func:`data_root` is the one rule that finds them: in a source checkout

@@ -10,8 +10,8 @@ from typing import Any
 
 from pe_policy.evaluate import evaluate
 from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.intervals import wilson_interval
 from pe_sim.scenario import Scenario
-from pe_training.intervals import wilson_interval
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval (lower, upper) of the rate ``successes / trials``; (nan, nan)
-    without trials."""
-    if trials <= 0:
-        return math.nan, math.nan
-    p = successes / trials
-    z2 = z * z
-    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+from pe_sim.intervals import Z_95 as Z_95  # the stack's one Wilson interval, re-exported
+from pe_sim.intervals import wilson_interval as wilson_interval
 
 
 def bootstrap_interval(values: Sequence[float] | np.ndarray, *, statistic: Callable[[np.ndarray], float]

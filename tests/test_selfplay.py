@@ -185,3 +185,10 @@ def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():
     assert counts == {0, 1, 2, 3, 4}
     sp = load_selfplay_config("selfplay_envelope")
     assert selfplay_mod.learner_config(sp, "evader").scenario == "envelope_1v1"
+    # the exported envelope (pe.envelope) covers both; the benchmark's (2-4 obstacles) misses the open arena
+    from pe_policy.contract import Envelope
+
+    trained = Envelope.of(envelope)
+    assert trained.departures(load_scenario("bench_1v1_flee")) == []
+    assert trained.departures(load_scenario("open_1v1")) == []
+    assert Envelope.of(load_scenario("bench_1v1_flee")).departures(load_scenario("open_1v1"))

@@ -56,6 +56,7 @@ from pe_sim.config_reader import ConfigError
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
+from pe_sim.scripted import make_scripted
 from pe_training.config import TrainConfig, load_train_config
 from pe_training.crossplay import CrossPlay, label, plot_heatmap
 from pe_training.envs import apply_shaping, group_controllers, learner_index, make_vec_env, training_scenario
@@ -180,8 +181,6 @@ def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
     for name, c in by_name.items():
         i = scenario.robot_index(name)
         if isinstance(c, str):  # a scripted kind
-            from pe_sim.scripted import make_scripted
-
             c = make_scripted(c, scenario, i)
         out[i] = c
     return out

@@ -56,6 +56,9 @@ def test_exploit_trains_caches_and_reports(tmp_path, capsys):
     best_ref = max(r["win_rate"] for r in report["rows"][1:])
     gap = 100 * (best_ref - report["rows"][0]["win_rate"])
     assert report["exploitability"]["points"] == pytest.approx(gap)
+    worst_ref = min(r["win_rate"] for r in report["rows"][1:])
+    assert report["exploitability"]["points_vs_worst_reference"] == pytest.approx(
+        100 * (worst_ref - report["rows"][0]["win_rate"]))
     # the best response is an ordinary evader policy: pe-eval can field it
     br = entry.parent / "best_response.onnx"
     result = play("bench_1v1_flee", "scripted:proportional_navigation", str(br), 24)

@@ -43,7 +43,7 @@ async def collect(port: int, ready: threading.Event, done: threading.Event, scen
                                   max_size=None) as ws:
         channels = {}
         while len(channels) < 2:
-            data = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            data = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if data["op"] == "advertise":
                 channels.update({c["topic"]: c for c in data["channels"]})
         ids = {1: SCENE_TOPIC, 2: EVENTS_TOPIC}
@@ -82,7 +82,7 @@ def test_a_running_graph_is_forwarded_to_foxglove(tmp_path, ros_domain):
     client = threading.Thread(target=lambda: asyncio.run(collect(view.port, ready, done, scenes, events)),
                               daemon=True)
     client.start()
-    assert ready.wait(30)
+    assert ready.wait(60), "the Foxglove client did not connect and subscribe"
     import os
 
     with (tmp_path / "graph.log").open("w") as sink:

@@ -51,7 +51,7 @@ from pe_sim.dynamics import wrap_angle
 from pe_sim.safety_geometry import static_clearance
 from pe_sim.scenario import RobotSpec, Scenario
 
-#: Intervention threshold on the scaled correction (BRIEF.md metric).
+#: Intervention threshold on the scaled correction (docs/metrics.md).
 INTERVENTION_THRESHOLD = 1e-3
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Every evaluation path (headless batch, ROS graph) produces one
 :class:`EpisodeRecord` per finished episode, written as a JSON line, and the
-summary table is computed from those records only. Definitions (BRIEF.md):
+summary table is computed from those records only. Definitions (docs/metrics.md):
 
 * capture rate: captured episodes / episodes; time to capture over captured ones.
 * safety violation: a robot-step where the body overlaps an obstacle, leaves the

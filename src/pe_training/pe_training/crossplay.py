@@ -4,7 +4,8 @@ held-out episodes (every robot behind the safety filter), its Nash averaging
 
     pe-crossplay --scenario bench_1v1_flee                       # scripted + shipped policies
     pe-crossplay --pursuers scripted:proportional_navigation pursuer_bench_flee_filter \\
-        --evaders scripted:flee models/evader_bench_pn_filter.onnx --best-responses --episodes 1000
+        --evaders scripted:flee runs/evader_bench_pn_filter/evader_bench_pn_filter.onnx \\
+        --best-responses --episodes 1000
     pe-crossplay --episodes 20 --out /tmp/xp                     # a quick look
 
 By default the players are the scripted references of each role plus every shipped policy

@@ -142,6 +142,7 @@ class LatestGate:
         self._obstacles = _Obstacles()
         self._last_nominal_wall: float | None = None
         self._last_watchdog_stop = -math.inf
+        self._watch_start: float | None = None
 
     # -- inputs -------------------------------------------------------------------------------
     def on_state(self, robot: int, stamp: int, state: RobotState, frame: str, now: int | None,
@@ -197,17 +198,13 @@ class LatestGate:
 
     def on_tick(self, now: int | None, wall: float) -> list[Decision]:
         """Watchdog: a stop every ``nominal_timeout`` while nominal commands are missing."""
-        timeout = self.limits.nominal_timeout
-        last = self._last_nominal_wall
-        if last is not None and wall - last <= timeout:
-            return []
-        if wall - self._last_watchdog_stop < timeout:
-            return []
-        if last is None and wall - self._last_watchdog_stop == math.inf:
-            self._last_watchdog_stop = wall   # first tick: give the policy a timeout to start
+        if self._watch_start is None:
+            self._watch_start = wall          # the first tick: the policy gets a timeout to start
+        last_nominal = self._last_nominal_wall if self._last_nominal_wall is not None else self._watch_start
+        if wall - max(last_nominal, self._last_watchdog_stop) <= self.limits.nominal_timeout:
             return []
         self._last_watchdog_stop = wall
-        return [Stop(now or 0, "nominal_timeout", answers=False)]
+        return [Stop(now or 0, "nominal_timeout" if now is not None else "no_clock", answers=False)]
 
 
 class StampGate:

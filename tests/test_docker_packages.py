@@ -85,6 +85,7 @@ def test_the_images_packages_run_the_nodes_and_its_cmd(tmp_path, domain_claim):
         assert bad.returncode == 2 and "executor" in bad.stderr, (executable, bad.stdout, bad.stderr)
     cmd = [*image_cmd(), "episodes:=2", f"out:={tmp_path / 'results'}"]
     run = sourced(shlex.join(cmd), 300)
+    sourced("ros2 daemon stop", 60)   # if a ros2 command started one on this domain
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = (tmp_path / "results" / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 2

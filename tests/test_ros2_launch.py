@@ -67,14 +67,23 @@ def installed(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def ros2_env(installed, domain_claim):
+    """The sourced environment on this test's domain; the ``ros2`` daemon that the CLI
+    starts on that domain is stopped when the test ends."""
+    env = {**installed, "ROS_DOMAIN_ID": str(domain_claim.domain_id)}
+    yield env
+    ros2(env, "daemon", "stop")
+
+
 def ros2(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "ros2"), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
 @needs_ros2_cli
-def test_ros2_launch_plays_exactly_its_arguments(installed, ros_domain, tmp_path):
-    env = {**installed, "ROS_DOMAIN_ID": str(ros_domain)}
+def test_ros2_launch_plays_exactly_its_arguments(ros2_env, tmp_path):
+    env = ros2_env
     out = tmp_path / "run"
     launch = subprocess.run(
         [str(BIN / "ros2"), "launch", "pe_bringup", "eval.launch.py", "episodes:=3", "seed:=424242",
@@ -157,9 +166,9 @@ ARGS = {"scenario": "seed_1v1_2obs", "pursuer": "scripted:pure_pursuit", "evader
 
 @needs_ros2_cli
 def test_launch_arguments_reach_every_node_under_both_launchers_and_the_cli_sees_the_graph(
-        installed, domain_claim, tmp_path):
+        ros2_env, domain_claim, tmp_path):
     ros_domain = domain_claim.domain_id
-    env = {**installed, "ROS_DOMAIN_ID": str(ros_domain)}
+    env = ros2_env
     out = tmp_path / "out"
     launch = subprocess.Popen(
         [str(BIN / "ros2"), "launch", "pe_bringup", "eval.launch.py",
@@ -188,7 +197,6 @@ def test_launch_arguments_reach_every_node_under_both_launchers_and_the_cli_sees
         assert "pairing: latest" in dump and "nominal_timeout: 0.25" in dump, dump
     finally:
         launch_output = _stop(launch)
-        ros2(env, "daemon", "stop")
     assert via_ros2_launch["/sim"]["episodes"] == 0 and via_ros2_launch["/sim"]["first_seed"] == 77, \
         launch_output[-2000:]
     domain_claim.close()   # pe-launch claims the domain itself

@@ -17,7 +17,6 @@ Needs the launch system, ``ros2`` and colcon (``bash ../shared/ros2-cli/install.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -275,4 +274,3 @@ def test_launch_file_declares_the_graph_arguments():
                 for a in module.generate_launch_description().entities
                 if type(a).__name__ == "DeclareLaunchArgument"]
     assert declared == [(name, default) for name, default, _ in LAUNCH_ARGUMENTS]
-    json.dumps(declared)

@@ -261,7 +261,10 @@ def test_policy_and_filter_nodes(tmp_path, ros_domain):
             time.sleep(0.05)
             with probe.lock:
                 recent = stamps[-12:-2]   # the last two may still be in flight
-                if len(recent) == 10 and all(s in got["pursuer"] and s in got["nominal"] for s in recent):
+                # answered with the policy's command, not by a startup watchdog stop
+                if len(recent) == 10 and all(s in got["pursuer"] and s in got["nominal"]
+                                             and status["pursuer"].get(s, {}).get("backup") == "False"
+                                             for s in recent):
                     flowing = recent
         assert len(flowing) >= 10, f"commands did not flow: {len(flowing)} of {len(stamps)} states answered"
         last_stamp = stamps[-1]

@@ -18,7 +18,7 @@ EVAL_ARGS ?=
 export PYTHONHASHSEED := 0
 SHELL := /bin/bash
 
-.PHONY: setup eval eval-headless test lint bench lock clean
+.PHONY: setup eval eval-headless test lint bench lock clean ray
 
 setup: $(STAMP)
 
@@ -41,6 +41,15 @@ eval: setup
 eval-headless: setup
 	$(VENV)/bin/pe-eval --scenario $(SCENARIO) --pursuer $(PURSUER) --evader $(EVADER) \
 		--episodes $(EPISODES) --filter $(FILTER) --out results/eval-$(SCENARIO) $(EVAL_ARGS)
+
+# The optional Ray extra (pe-train --seeds, pe-selfplay, pe-exploit, pe-report with --ray; docs/ray.md).
+RAY_STAMP := $(VENV)/.ray-installed
+ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP) requirements/ray.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements/ray.txt -c requirements/constraints.txt \
+		2>&1 | grep -v "is ignored: it is neither a file nor a directory" ; test $${PIPESTATUS[0]} -eq 0
+	touch $(RAY_STAMP)
 
 test: setup
 	$(PY) -m ruff check .

@@ -7,6 +7,7 @@ fictitious self-play, the safety filter in the loop as each learner's config say
     pe-selfplay selfplay_bench --set generations=4 --set steps_per_generation=2e6
     pe-selfplay selfplay_bench --smoke            # two tiny generations, seconds (tests)
     pe-selfplay selfplay_bench --resume           # go on after the last finished generation
+    pe-selfplay selfplay_bench --seeds 1-3 --ray  # three runs as Ray tasks, and their spread
 
 Generation g (1-based):
 
@@ -39,6 +40,7 @@ of an uninterrupted run (their random state is not saved).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -53,7 +55,9 @@ from stable_baselines3 import PPO
 
 from pe_sim.cli import UserError, console_main
 from pe_sim.config_reader import ConfigError
+from pe_sim.config_schema import from_data
 from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.jobs import Job, add_ray_argument, run_jobs, seed_list
 from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
 from pe_sim.scripted import make_scripted
@@ -76,6 +80,7 @@ from pe_training.run import (
 )
 from pe_training.selfplay_card import write_cards
 from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
+from pe_training.sweep import mean_interval
 from pe_training.train import make_model, policy_metadata, wrap_normalize
 
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
@@ -382,7 +387,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run after its last finished generation (e.g. with more generations)")
     p.add_argument("--quiet", action="store_true", help="no per-generation lines")
+    p.add_argument("--seeds", type=seed_list, metavar="SEEDS",
+                   help="one run per seed (1-3, 1,3,5), <name>-seed<s> each, and their spread "
+                        "(<output-dir>/<name>-seeds/selfplay_seeds.json)")
+    add_ray_argument(p)
     return p
+
+
+def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[str, Any]:
+    """One self-play run as a job (:mod:`pe_sim.jobs`), brought to its end from wherever it
+    stopped: a finished run's summary is reused, an unfinished one resumes after its last
+    finished generation, anything else starts afresh."""
+    sp = from_data(SelfPlayConfig, config, "<self-play job>").validate("<self-play job>")
+    summary_path = sp.run_dir / "selfplay.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("config_hash") == sp.config_hash():
+            return summary
+    done = completed_generations(sp.run_dir)
+    return selfplay(sp, command=command, overwrite=True, resume=0 < done < sp.generations, progress=progress)
+
+
+def seed_configs(sp: SelfPlayConfig, seeds: list[int] | None) -> list[SelfPlayConfig]:
+    """The run of each seed (``<name>-seed<s>``), or ``sp`` alone without ``seeds``."""
+    if seeds is None:
+        return [sp]
+    return [dataclasses.replace(sp, seed=s, name=f"{sp.name}-seed{s}") for s in seeds]
+
+
+def seed_spread(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per role and opponent of the final evaluation: each seed's win rate, their mean and
+    its 95 % interval over seeds (the other side's final policy is ``final``)."""
+    out: dict[str, Any] = {}
+    for summary in summaries:
+        for role, evaluation in summary.get("final_eval", {}).items():
+            for row in evaluation["rows"]:
+                name = row["opponent"] if row["opponent"].startswith("scripted:") else "final"
+                entry = out.setdefault(role, {}).setdefault(name, {"seeds": [], "win_rates": []})
+                entry["seeds"].append(summary["config"]["seed"])
+                entry["win_rates"].append(row["win_rate"])
+    for by_opponent in out.values():
+        for entry in by_opponent.values():
+            entry.update(mean_interval(entry["win_rates"], bounds=(0.0, 1.0)))
+    return out
 
 
 @console_main("pe-selfplay")
@@ -399,10 +446,36 @@ def main(argv: list[str] | None = None) -> int:
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
     for role in ROLES:
         check_one_per_role(training_scenario(learner_config(sp, role)))
-    if sp.run_dir.exists() and any(sp.run_dir.iterdir()) and not (args.overwrite or args.resume):
-        raise UserError(f"{sp.run_dir} exists: pass --overwrite to start over or --resume")
-    selfplay(sp, command=command_line("pe-selfplay", argv), overwrite=args.overwrite, resume=args.resume,
-             progress=not args.quiet)
+    runs = seed_configs(sp, args.seeds)
+    for run in runs:
+        if run.run_dir.exists() and any(run.run_dir.iterdir()):
+            if args.overwrite:
+                shutil.rmtree(run.run_dir)
+            elif not args.resume:
+                raise UserError(f"{run.run_dir} exists: pass --overwrite to start over or --resume")
+            elif completed_generations(run.run_dir) == 0:
+                raise UserError(f"--resume: {run.run_dir} has no finished generation")
+    command = command_line("pe-selfplay", argv)
+    if args.resume and args.seeds is None and args.ray is None:
+        selfplay(sp, command=command, resume=True, progress=not args.quiet)
+        return 0
+    jobs = [Job(name=run.name, function="pe_training.selfplay:selfplay_job", cpus=1,
+                kwargs={"config": run.to_dict(), "command": command, "progress": not args.quiet})
+            for run in runs]
+    summaries = run_jobs(jobs, args.ray)
+    if args.seeds is not None:
+        folder = Path(sp.output_dir) / f"{sp.name}-seeds"
+        folder.mkdir(parents=True, exist_ok=True)
+        result = {"name": sp.name, "command": command, "seeds": args.seeds, "ray": args.ray,
+                  "runs": [{"seed": s["config"]["seed"], "policies": s["policies"],
+                            "wall_time_s": s["wall_time_s"]} for s in summaries],
+                  "spread": seed_spread(summaries)}
+        (folder / "selfplay_seeds.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+        for role, by_opponent in result["spread"].items():
+            for name, e in by_opponent.items():
+                print(f"{role} vs {name}: win rate {100 * e['mean']:.1f} % [{100 * e['low']:.1f}, "
+                      f"{100 * e['high']:.1f}] (95 % over {len(e['seeds'])} seeds)", file=sys.stderr)
+        print(f"written: {folder / 'selfplay_seeds.json'}", file=sys.stderr)
     return 0
 
 

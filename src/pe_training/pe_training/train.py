@@ -6,6 +6,8 @@ write its model card.
     pe-train pursuer_bench_flee --smoke               # a few thousand steps, seconds
     pe-train pursuer_bench_flee --resume              # continue from the run's latest checkpoint
     pe-train pursuer_bench_flee --ship models         # also copy the .onnx + card to models/
+    pe-train pursuer_bench_flee --seeds 1-5           # a seed sweep and its spread (pe_training.sweep)
+    pe-train pursuer_bench_flee --seeds 1-5 --ray     # the same runs as Ray tasks (docs/ray.md)
 
 What a run does (see :mod:`pe_training.run` for the folder layout):
 
@@ -47,6 +49,7 @@ from pe_sim.cli import UserError, console_main
 from pe_sim.envs.actions import CommandBounds
 from pe_sim.envs.core import DEFAULT_KIND, PolicyController
 from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes
+from pe_sim.jobs import add_ray_argument, seed_list
 from pe_sim.metrics import summarize
 from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
@@ -73,6 +76,7 @@ from pe_training.run import (
     save_config,
     versions,
 )
+from pe_training.sweep import sweep
 
 # --------------------------------------------------------------------------- pieces
 
@@ -404,6 +408,22 @@ def train(
     return card
 
 
+def train_or_resume(cfg: TrainConfig, *, command: str = "", ship: str | Path | None = None,
+                    progress: bool = False, final_eval: bool = True) -> dict[str, Any]:
+    """Bring ``cfg``'s run to its end from wherever it stopped (what a retried job does): a
+    finished run's model card is reused (same config hash), an unfinished run continues from
+    its latest checkpoint, anything else trains afresh. Returns the model card."""
+    card_path = cfg.run_dir / "model_card.json"
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        if card.get("config_hash") == cfg.config_hash():
+            return card
+    ckpt = latest_checkpoint(cfg.run_dir)
+    unfinished = ckpt is not None and ckpt.state().get("num_timesteps", 0) < cfg.total_steps
+    return train(cfg, command=command, resume="latest" if unfinished else None, ship=ship,
+                 progress=progress, final_eval=final_eval, overwrite=True)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -424,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithm", choices=("ppo",))
     p.add_argument("--total-steps", type=float, help="env steps to train (1e6 style accepted)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--seeds", type=seed_list, metavar="SEEDS",
+                   help="a sweep: one run per training seed (1-5, 1,3,5), <name>-seed<s> each, "
+                        "and their spread (<output-dir>/<name>-seeds/sweep.json)")
     p.add_argument("--num-envs", type=int)
     p.add_argument("--output-dir", help="runs go to <output-dir>/<name>/ (default runs)")
     p.add_argument("--filter-in-loop", action=argparse.BooleanOptionalAction, default=None,
@@ -436,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ship", metavar="DIR", help="also copy the .onnx and model card to DIR (e.g. models)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-final-eval", action="store_true", help="skip the model card's pe-eval figures")
+    add_ray_argument(p)
     return p
 
 
@@ -458,8 +482,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 @console_main("pe-train")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.seeds is not None and args.seed is not None:
+        parser.error("--seed and --seeds: give one")
+    if args.ray is not None and args.seeds is None:
+        parser.error("--ray runs the runs of a sweep: give --seeds")
     cfg = config_from_args(args)
+    if args.seeds is not None:
+        if args.resume not in (None, "latest"):
+            parser.error("--resume with --seeds continues each seed's run from its latest checkpoint: "
+                         "give no CHECKPOINT")
+        sweep(cfg, args.seeds, command=command_line("pe-train", argv), ray_address=args.ray, ship=args.ship,
+              final_eval=not args.no_final_eval, overwrite=args.overwrite, resume=args.resume is not None)
+        return 0
     train(cfg, command=command_line("pe-train", argv), resume=args.resume, ship=args.ship,
           progress=not args.no_progress, final_eval=not args.no_final_eval, overwrite=args.overwrite)
     return 0

@@ -3,6 +3,7 @@
     pe-report                                  # default matrix, 500 episodes per row
     pe-report --matrix small --episodes 40     # a quick one
     pe-report --update-readme                  # also regenerate the README's results section
+    pe-report --ray                            # unplayed chunks as Ray tasks (docs/ray.md)
 
 Output in ``--out`` (default ``results/report``): ``report.html`` (self-contained),
 ``report.md``, ``rows.csv``, ``report.json`` and ``figures/``. Finished chunks of
@@ -26,6 +27,7 @@ from pe_bringup.report.run import BACKENDS, run_matrix
 from pe_bringup.report.writers import markdown, update_readme, write_report
 from pe_sim.cli import check_seed_range, console_main, positive_int, seed_int
 from pe_sim.evaluation import EVAL_SEED_BASE
+from pe_sim.jobs import add_ray_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
                    help="replace the README's section between <!-- report:begin/end --> with the report")
+    add_ray_argument(p)
     return p
 
 
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_matrix(matrix, ResultCache(cache_dir), backend=args.backend,
                              filter_config=args.filter_config, num_envs=args.num_envs,
-                             progress=not args.no_progress, domain_id=args.domain_id)
+                             progress=not args.no_progress, domain_id=args.domain_id, ray_address=args.ray)
     except KeyboardInterrupt:
         print(f"\npe-report: stopped; finished chunks are kept in {cache_dir}/ (rerun to continue)",
               file=sys.stderr)

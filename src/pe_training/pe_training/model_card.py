@@ -97,7 +97,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- algorithm: SB3 PPO on `BatchVecEnv` ({cfg['num_envs']} envs), seed {cfg['seed']}, "
         f"{card['steps']:,} env steps (budget {cfg['total_steps']:,})",
         f"- wall time: {card['wall_time_s'] / 60:.1f} min (training {card['train_time_s'] / 60:.1f} min), "
-        f"median {card.get('steps_per_s_median', 0):,.0f} env steps/s",
+        f"median {card.get('steps_per_s_median') or 0:,.0f} env steps/s",
         f"- exported checkpoint: `{card['exported_checkpoint']}` at {card['exported_steps']:,} steps "
         f"({card['export_rule']})",
         *provenance_lines(card),

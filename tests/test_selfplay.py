@@ -165,6 +165,22 @@ def test_selfplay_smoke_run_interrupted_and_resumed(tmp_path, bench, capsys):
     capsys.readouterr()
 
 
+def test_selfplay_seeds_are_named_runs_with_a_spread_and_ship(tmp_path):
+    argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet", "--seeds", "3",
+            "--set", "generations=1", "--ship", str(tmp_path / "models")]
+    assert selfplay_mod.main(argv) == 0
+    run = tmp_path / "selfplay_bench-smoke-seed3"
+    assert json.loads((run / "selfplay.json").read_text())["config"]["seed"] == 3
+    seeds = json.loads((tmp_path / "selfplay_bench-smoke-seeds" / "selfplay_seeds.json").read_text())
+    assert seeds["seeds"] == [3] and set(seeds["spread"]) == {"pursuer", "evader"}
+    assert seeds["spread"]["pursuer"]["scripted:flee"]["seeds"] == [3]
+    for role in ("pursuer", "evader"):
+        shipped = tmp_path / "models" / f"selfplay_bench-smoke-seed3_{role}.onnx"
+        assert shipped.read_bytes() == (run / shipped.name).read_bytes()
+        assert shipped.with_suffix(".model_card.json").is_file()
+    assert selfplay_mod.main(argv) == 2  # exists: --overwrite or --resume
+
+
 def test_selfplay_config_errors(capsys):
     with pytest.raises(Exception, match=r"pool\.weighting"):
         load_selfplay_config("selfplay_bench", ["pool.weighting=easy"])

@@ -66,6 +66,7 @@ from pe_training.crossplay import CrossPlay, label, plot_heatmap
 from pe_training.envs import apply_shaping, group_controllers, learner_index, make_vec_env, training_scenario
 from pe_training.export import export_onnx
 from pe_training.matchup import MatchResult, play
+from pe_training.model_card import card_paths
 from pe_training.nash import nash_average
 from pe_training.opponents import ROLES, other_role
 from pe_training.pool import OpponentPool, PoolStats, pfsp_weights
@@ -387,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run after its last finished generation (e.g. with more generations)")
     p.add_argument("--quiet", action="store_true", help="no per-generation lines")
+    p.add_argument("--ship", metavar="DIR", help="also copy both final policies and their model cards to DIR "
+                   "(e.g. models)")
     p.add_argument("--seeds", type=seed_list, metavar="SEEDS",
                    help="one run per seed (1-3, 1,3,5), <name>-seed<s> each, and their spread "
                         "(<output-dir>/<name>-seeds/selfplay_seeds.json)")
@@ -406,6 +409,15 @@ def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[s
             return summary
     done = completed_generations(sp.run_dir)
     return selfplay(sp, command=command, overwrite=True, resume=0 < done < sp.generations, progress=progress)
+
+
+def ship_policies(summary: dict[str, Any], folder: Path) -> None:
+    """Copy a run's final policies with their model cards to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for policy in summary["policies"].values():
+        for path in (Path(policy), *card_paths(Path(policy))):
+            shutil.copyfile(path, folder / path.name)
+        print(f"shipped: {folder / Path(policy).name}", file=sys.stderr)
 
 
 def seed_configs(sp: SelfPlayConfig, seeds: list[int] | None) -> list[SelfPlayConfig]:
@@ -457,12 +469,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"--resume: {run.run_dir} has no finished generation")
     command = command_line("pe-selfplay", argv)
     if args.resume and args.seeds is None and args.ray is None:
-        selfplay(sp, command=command, resume=True, progress=not args.quiet)
+        summary = selfplay(sp, command=command, resume=True, progress=not args.quiet)
+        if args.ship:
+            ship_policies(summary, Path(args.ship))
         return 0
     jobs = [Job(name=run.name, function="pe_training.selfplay:selfplay_job", cpus=1,
                 kwargs={"config": run.to_dict(), "command": command, "progress": not args.quiet})
             for run in runs]
     summaries = run_jobs(jobs, args.ray)
+    if args.ship:
+        for summary in summaries:
+            ship_policies(summary, Path(args.ship))
     if args.seeds is not None:
         folder = Path(sp.output_dir) / f"{sp.name}-seeds"
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ raises is not retried, it reaches the caller as itself. Only imported with ``--r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,10 @@ def connect(address: str) -> Any:
     except ImportError:
         raise UserError("--ray needs Ray, the optional extra: make ray "
                         "(or pip install -r requirements/ray.txt)") from None
+    if address == LOCAL_RAY:
+        # A local instance this call starts: its workers at the machine's normal priority (Ray
+        # renices workers to 15 by default, which starves them next to any other job).
+        os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         ray.init(address=None if address == LOCAL_RAY else address, log_to_driver=False,
                  configure_logging=False)

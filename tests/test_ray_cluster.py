@@ -97,7 +97,7 @@ def alive_nodes(address: str, env: dict[str, str]) -> int:
     return int(done.stdout.split()[-1])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_cluster():
     port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="pe-ray-"))   # short: Ray's socket paths live under it
@@ -128,6 +128,30 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
 def started(runs: Path, seed: int) -> bool:
     folder = runs / f"pursuer_bench_flee-smoke-seed{seed}"
     return (folder / "config.yaml").is_file() and not (folder / "model_card.json").is_file()
+
+
+def test_exploit_and_selfplay_through_the_cluster(ray_cluster, tmp_path):
+    """Best responses of two seeds and a self-play run as tasks: the same files as here."""
+    exploit = ["pursuer_bench_flee_filter", "--smoke", "--steps", "2048", "--episodes", "16",
+               "--seed", "1", "2", "--cache", "exploit", "--no-progress"]
+    selfplay = ["selfplay_bench", "--smoke", "--set", "generations=1", "--output-dir", "runs", "--quiet"]
+    local_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    for where, extra, env in (("ray", ["--ray", ray_cluster.address], ray_cluster.env),
+                              ("local", [], local_env)):
+        (tmp_path / where).mkdir()
+        run([str(BIN / "pe-exploit"), *exploit, *extra], tmp_path / where, env)
+        run([str(BIN / "pe-selfplay"), *selfplay, *extra], tmp_path / where, env)
+    reports = {where: sorted((tmp_path / where / "exploit").glob("*/*/exploit.json"))
+               for where in ("ray", "local")}
+    assert len(reports["ray"]) == 2
+    for a, b in zip(reports["ray"], reports["local"], strict=True):
+        assert a.relative_to(tmp_path / "ray") == b.relative_to(tmp_path / "local")
+        assert json.loads(a.read_text())["rows"] == json.loads(b.read_text())["rows"]
+        onnx = "best_response.onnx"
+        assert (a.parent / onnx).read_bytes() == (b.parent / onnx).read_bytes()
+    for role in ("pursuer", "evader"):
+        name = f"runs/selfplay_bench-smoke/selfplay_bench-smoke_{role}.onnx"
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
 
 def test_sweep_and_report_survive_a_dead_node(ray_cluster, tmp_path):

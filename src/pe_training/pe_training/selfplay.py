@@ -290,7 +290,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
     """The whole run (see the module docstring), or the rest of it after the last finished
     generation with ``resume``; returns the run's summary."""
     t_start = time.perf_counter()
-    started = now()
+    started, revision = now(), git_revision()  # the code the run starts with
     run_dir = sp.run_dir
     done = completed_generations(run_dir) if resume else 0
     if resume:
@@ -307,8 +307,8 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
         (run_dir / "generations").mkdir(parents=True)
         checkpoints = {role: None for role in ROLES}
     (run_dir / "config.json").write_text(json.dumps(sp.to_dict(), indent=2) + "\n")
+    torch.set_num_threads(learner_config(sp, "pursuer").torch_threads)  # before any model exists
     learners = {role: make_learner(sp, role, str(run_dir / "tb"), checkpoints[role]) for role in ROLES}
-    torch.set_num_threads(learners["pursuer"].cfg.torch_threads)
     scenario_name = learners["pursuer"].cfg.scenario
     cache = MatchCache(scenario_name, sp.crossplay_episodes, run_dir / "matches.jsonl")
     exports = {role: [str(run_dir / "generations" / f"{role}_g{g}.onnx") for g in range(1, done + 1)]
@@ -359,7 +359,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
         "learner_config_hashes": {role: learners[role].cfg.config_hash() for role in ROLES},
         "policies": {role: str(p) for role, p in finals.items()},
         "steps_per_learner": sp.generations * sp.steps_per_generation,
-        "wall_time_s": time.perf_counter() - t_start, "git_revision": git_revision(), "started": started,
+        "wall_time_s": time.perf_counter() - t_start, "git_revision": revision, "started": started,
         "finished": now(), "versions": versions(), "crossplay": xp.to_dict(),
     }
     specs = {role: ObservationSpec.for_robot(load_scenario(learners[role].cfg.scenario), learners[role].index,

@@ -271,7 +271,7 @@ def train(
 ) -> dict[str, Any]:
     """One training run (see the module docstring); returns the model card."""
     t_start = time.perf_counter()
-    started = now()
+    started, revision = now(), git_revision()  # the code the run starts with
     torch.set_num_threads(cfg.torch_threads)
     run_dir = cfg.run_dir
     ckpt_dir = run_dir / CHECKPOINT_DIR
@@ -308,7 +308,7 @@ def train(
         venv.seed(cfg.seed * 10_000_000)  # PPO(seed=) re-seeded the env with the bare seed
     (run_dir / "run.json").write_text(json.dumps({
         "name": cfg.name, "command": command, "config_hash": cfg.config_hash(),
-        "git_revision": git_revision(),
+        "git_revision": revision,
         "started": started, "robot": robot.name, "robot_index": index, "versions": versions(),
         "resumed_from": resume}, indent=2) + "\n")
 
@@ -389,7 +389,7 @@ def train(
         "exported_checkpoint": f"{CHECKPOINT_DIR}/{chosen.model.name}",
         "exported_steps": int(chosen_state.get("num_timesteps", model.num_timesteps)),
         "export_rule": "best validation score" if chosen is best else "final model",
-        "git_revision": git_revision(), "started": started, "finished": now(),
+        "git_revision": revision, "started": started, "finished": now(),
         "versions": versions(),
         "observation_spec": ObservationSpec.for_robot(eval_scenario, index, cfg.k_obstacles).to_dict(),
         "envelope": Envelope.of(eval_scenario).to_dict(),

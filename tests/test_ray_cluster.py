@@ -125,9 +125,10 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
     return done
 
 
-def started(runs: Path, seed: int) -> bool:
+def training(runs: Path, seed: int) -> bool:
+    """Seed ``seed``'s PPO is between its first rollout and its end."""
     folder = runs / f"pursuer_bench_flee-smoke-seed{seed}"
-    return (folder / "config.yaml").is_file() and not (folder / "model_card.json").is_file()
+    return (folder / "progress.jsonl").is_file() and not (folder / "model_card.json").is_file()
 
 
 def test_exploit_and_selfplay_through_the_cluster(ray_cluster, tmp_path):
@@ -162,7 +163,7 @@ def test_sweep_and_report_survive_a_dead_node(ray_cluster, tmp_path):
                               ray_cluster.address], cwd=ray_dir, env=ray_cluster.env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    while not (started(ray_dir / "runs", 1) and started(ray_dir / "runs", 2)):
+    while not (training(ray_dir / "runs", 1) and training(ray_dir / "runs", 2)):
         assert sweep.poll() is None and time.monotonic() < deadline, "both seeds never ran at once"
         time.sleep(0.2)
     # One CPU per node and both seeds training: one of them is on the worker node.

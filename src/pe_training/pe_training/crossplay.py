@@ -11,7 +11,8 @@ held-out episodes (every robot behind the safety filter), its Nash averaging
 By default the players are the scripted references of each role plus every shipped policy
 (``models/``) trained for the scenario; ``--best-responses`` adds the best responses cached
 by ``pe-exploit`` for the scenario. Output: ``<out>/crossplay.json`` (the matrix with 95 %
-Wilson intervals, Nash mixtures, ratings, the command) and ``<out>/crossplay.png``.
+Wilson intervals, Nash mixtures, ratings, worst cases, the command), ``<out>/crossplay.md``
+(the table) and ``<out>/crossplay.png``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ class CrossPlay:
     def capture(self) -> np.ndarray:
         return np.array([[r.capture_rate for r in row] for row in self.results])
 
+    def worst_case_own(self, role: str) -> list[float]:
+        """Each player's worst win rate over the opponents that are not best responses plus
+        the best responses trained against that player itself (the issue's worst case: a
+        best response against another policy does not count)."""
+        if role == "pursuer":
+            players, others, win = self.pursuers, self.evaders, self.capture
+        else:
+            players, others, win = self.evaders, self.pursuers, 1.0 - self.capture.T
+        out = []
+        for i, player in enumerate(players):
+            own = (None, identity(player))
+            mine = [j for j, other in enumerate(others) if best_response_target(other) in own]
+            out.append(float(win[i, mine].min()))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         n = self.nash
         return {
@@ -65,6 +81,8 @@ class CrossPlay:
             "filter": self.results[0][0].filter,
             "worst_case_capture": self.capture.min(axis=1).tolist(),
             "worst_case_escape": (1.0 - self.capture.max(axis=0)).tolist(),
+            "worst_case_capture_own": self.worst_case_own("pursuer"),
+            "worst_case_escape_own": self.worst_case_own("evader"),
             "nash": {"value": n.value, "pursuer_mixture": n.pursuer_mixture.tolist(),
                      "evader_mixture": n.evader_mixture.tolist(),
                      "pursuer_rating": n.pursuer_rating.tolist(), "evader_rating": n.evader_rating.tolist()},
@@ -77,6 +95,19 @@ def crossplay(scenario: str, pursuers: Sequence[str], evaders: Sequence[str], ep
     results = [[play(scenario, p, e, episodes, seed=seed, filter=filter) for e in evaders] for p in pursuers]
     matrix = np.array([[r.capture_rate for r in row] for row in results])
     return CrossPlay(results[0][0].scenario, list(pursuers), list(evaders), results, nash_average(matrix))
+
+
+def best_response_target(source: str) -> str | None:
+    """``<label>-<sha12>`` of the policy a cached best response was trained against (its
+    cache folder, ``results/exploit/<label>-<sha12>/<key>/best_response.onnx``), else None."""
+    path = Path(source)
+    return path.parent.parent.name if path.name == "best_response.onnx" else None
+
+
+def identity(source: str) -> str:
+    """``<label>-<sha12>``: how the exploit cache names the policy ``source``."""
+    ident = identify(source)
+    return f"{ident.label}-{ident.sha256[:12]}"
 
 
 def label(source: str) -> str:
@@ -160,6 +191,27 @@ def format_matrix(xp: CrossPlay) -> str:
     return "\n".join(lines)
 
 
+def markdown_matrix(xp: CrossPlay) -> str:
+    """The matrix as a Markdown table: capture % per cell, each pursuer's Nash rating, its
+    worst case over every evader and over the issue's kinds (see :meth:`CrossPlay.worst_case_own`),
+    and the evaders' escape ratings."""
+    own = xp.worst_case_own("pursuer")
+    lines = ["| pursuer \\ evader | " + " | ".join(label(e) for e in xp.evaders)
+             + " | rating | worst | worst (own BR) |",
+             "|---" * (len(xp.evaders) + 4) + "|"]
+    for p, row, rating, mine in zip(xp.pursuers, xp.capture, xp.nash.pursuer_rating, own, strict=True):
+        lines.append(f"| {label(p)} | " + " | ".join(f"{100 * c:.1f}" for c in row)
+                     + f" | {100 * rating:.1f} | {100 * row.min():.1f} | {100 * mine:.1f} |")
+    escape_own = xp.worst_case_own("evader")
+    lines.append("| evader rating (escape) | " + " | ".join(f"{100 * r:.1f}" for r in xp.nash.evader_rating)
+                 + " | | | |")
+    lines.append("| evader worst escape (own BR) | " + " | ".join(f"{100 * r:.1f}" for r in escape_own)
+                 + " | | | |")
+    note = (f"Capture % on `{xp.scenario}`, {xp.results[0][0].episodes} held-out episodes per cell, every "
+            f"robot behind the filter; game value {100 * xp.nash.value:.1f} %.")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pe-crossplay", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "crossplay.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
     plot_heatmap(xp, out / "crossplay.png")
+    (out / "crossplay.md").write_text(markdown_matrix(xp))
     print(format_matrix(xp))
-    print(f"written: {out / 'crossplay.json'}, {out / 'crossplay.png'}", file=sys.stderr)
+    print(f"written: {out}/crossplay.json, crossplay.md, crossplay.png", file=sys.stderr)
     return 0
 
 

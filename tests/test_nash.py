@@ -75,3 +75,27 @@ def test_wilson_interval_known_values():
     assert all(x != x for x in wilson_interval(0, 0))  # nan without trials
     with pytest.raises(ValueError):
         wilson_interval(11, 10)
+
+
+def test_crossplay_worst_case_counts_only_the_players_own_best_response():
+    from pe_training.crossplay import CrossPlay, identity, markdown_matrix
+    from pe_training.matchup import MatchResult
+
+    pn = "scripted:proportional_navigation"
+    pursuers = ["scripted:pure_pursuit", pn]
+    br_against_pn = f"results/exploit/{identity(pn)}/evader-16000000-seed1-key/best_response.onnx"
+    evaders = ["scripted:flee", br_against_pn]
+    capture = np.array([[0.30, 0.05],    # PP: the best response against PN beats it too, but is not its own
+                        [0.40, 0.20]])
+
+    def result(p: str, e: str, c: float) -> MatchResult:
+        return MatchResult(p, e, "bench_1v1_flee", 100, 0, "all", int(100 * c), c, c, c, 0, 0.0, 0.0)
+
+    results = [[result(p, e, c) for e, c in zip(evaders, row, strict=True)]
+               for p, row in zip(pursuers, capture, strict=True)]
+    xp = CrossPlay("bench_1v1_flee", pursuers, evaders, results, nash_average(capture))
+    assert xp.worst_case_own("pursuer") == pytest.approx([0.30, 0.20])
+    assert xp.to_dict()["worst_case_capture"] == pytest.approx([0.05, 0.20])
+    assert xp.worst_case_own("evader") == pytest.approx([0.60, 0.80])   # escape: 1 - max capture
+    table = markdown_matrix(xp)
+    assert "| PP | 30.0 | 5.0 |" in table and table.count("\n|") == 5

@@ -62,10 +62,11 @@ class CrossPlay:
             players, others, win = self.pursuers, self.evaders, self.capture
         else:
             players, others, win = self.evaders, self.pursuers, 1.0 - self.capture.T
+        targets = [best_response_target(other) for other in others]
         out = []
         for i, player in enumerate(players):
-            own = (None, identity(player))
-            mine = [j for j, other in enumerate(others) if best_response_target(other) in own]
+            own = (None, identity(player)) if any(targets) else (None,)
+            mine = [j for j, target in enumerate(targets) if target in own]
             out.append(float(win[i, mine].min()))
         return out
 

@@ -132,3 +132,17 @@ def test_spread_groups_by_opponent():
     out = spread(runs)
     assert out["learner"]["win_rates"] == [0.2, 0.4] and out["learner"]["seeds"] == [1, 2]
     assert out["scripted:pn"]["mean"] == 0.5
+
+
+def test_nothing_imports_ray_without_the_flag(tmp_path):
+    import subprocess
+
+    argv = ["pursuer_bench_flee", "--smoke", "--seeds", "1", "--output-dir", str(tmp_path), "--no-progress",
+            "--set", "total_steps=1024", "--no-final-eval"]
+    code = ("import sys\n"
+            "import pe_bringup.report.cli, pe_training.exploit, pe_training.selfplay\n"
+            "from pe_training import train\n"
+            f"assert train.main({argv!r}) == 0\n"
+            "assert 'ray' not in sys.modules, 'ray was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -153,6 +153,15 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(best[1]) if best else None
 
 
+def finished_result(path: Path, config_hash: str) -> dict[str, Any] | None:
+    """The JSON a finished run wrote at ``path`` (model card, self-play summary) if it was
+    made with the config hashing to ``config_hash``; else None (not finished, or another config)."""
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.get("config_hash") == config_hash else None
+
+
 def save_config(cfg: RunConfig, run_dir: Path, program: str = "pe-train") -> None:
     """The resolved config as ``<run_dir>/config.yaml`` (folders created)."""
     run_dir.mkdir(parents=True, exist_ok=True)

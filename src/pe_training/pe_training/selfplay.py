@@ -75,6 +75,7 @@ from pe_training.run import (
     Checkpoint,
     append_jsonl,
     command_line,
+    finished_result,
     git_revision,
     now,
     versions,
@@ -402,11 +403,9 @@ def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[s
     stopped: a finished run's summary is reused, an unfinished one resumes after its last
     finished generation, anything else starts afresh."""
     sp = from_data(SelfPlayConfig, config, "<self-play job>").validate("<self-play job>")
-    summary_path = sp.run_dir / "selfplay.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        if summary.get("config_hash") == sp.config_hash():
-            return summary
+    summary = finished_result(sp.run_dir / "selfplay.json", sp.config_hash())
+    if summary is not None:
+        return summary
     done = completed_generations(sp.run_dir)
     return selfplay(sp, command=command, overwrite=True, resume=0 < done < sp.generations, progress=progress)
 

@@ -70,6 +70,7 @@ from pe_training.run import (
     CHECKPOINT_DIR,
     Checkpoint,
     command_line,
+    finished_result,
     git_revision,
     latest_checkpoint,
     now,
@@ -413,11 +414,9 @@ def train_or_resume(cfg: TrainConfig, *, command: str = "", ship: str | Path | N
     """Bring ``cfg``'s run to its end from wherever it stopped (what a retried job does): a
     finished run's model card is reused (same config hash), an unfinished run continues from
     its latest checkpoint, anything else trains afresh. Returns the model card."""
-    card_path = cfg.run_dir / "model_card.json"
-    if card_path.is_file():
-        card = json.loads(card_path.read_text())
-        if card.get("config_hash") == cfg.config_hash():
-            return card
+    card = finished_result(cfg.run_dir / "model_card.json", cfg.config_hash())
+    if card is not None:
+        return card
     ckpt = latest_checkpoint(cfg.run_dir)
     unfinished = ckpt is not None and ckpt.state().get("num_timesteps", 0) < cfg.total_steps
     return train(cfg, command=command, resume="latest" if unfinished else None, ship=ship,

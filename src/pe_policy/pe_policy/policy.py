@@ -27,9 +27,10 @@ from pe_sim.scenario import Scenario
 from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 SCRIPTED_PREFIX = "scripted:"
-#: The shipped default pursuer (``models/pursuer_bench_flee_filter.onnx``), what
-#: ``make eval`` and ``ros2 launch pe_bringup eval.launch.py`` run.
-DEFAULT_PURSUER = "pursuer_bench_flee_filter"
+#: The shipped default pursuer (``models/selfplay_bench_pursuer.onnx``: self-play against a
+#: pool, the filter in the loop; docs/selfplay.md), what ``make eval`` and
+#: ``ros2 launch pe_bringup eval.launch.py`` run.
+DEFAULT_PURSUER = "selfplay_bench_pursuer"
 #: The policy of each role when an evaluation tool is not told one (pe-eval, pe-launch,
 #: eval.launch.py, the policy node): the shipped default pursuer, and the scripted
 #: evader of :data:`pe_sim.scripted.DEFAULT_KIND`.

@@ -12,13 +12,19 @@ same jobs run here (docs/ray.md quotes its output).
 4. the same ``--tasks`` report chunks (``pe_bringup.report.run.play_chunk``, the scripted
    PN pursuer against flee, ``--chunk-episodes`` each) through :func:`pe_sim.jobs.run_jobs`
    here and on Ray (a fresh local instance, its start-up included): wall times and records
-   equal.
+   equal;
+5. with ``--sweep-steps N``: ``pe-train <--sweep-config> --seeds 1-5 --total-steps N`` here
+   and with ``--ray`` (wall times, final evaluation included, and whether the five ONNX
+   files are equal).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,10 +97,31 @@ def startup_and_tasks(tasks: int) -> dict[str, float]:
             "noop_median_ms": 1e3 * float(np.median(rtt)), "noop_p99_ms": 1e3 * float(np.percentile(rtt, 99))}
 
 
+def sweep(config: str, steps: int) -> str:
+    """Wall time of the five-seed sweep here and on Ray, and whether their policies are equal."""
+    train = str(Path(sys.executable).with_name("pe-train"))
+    walls = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for where, extra in (("here", []), ("ray", ["--ray"])):
+            t0 = time.perf_counter()
+            subprocess.run([train, config, "--seeds", "1-5", "--total-steps", str(steps), "--no-progress",
+                            "--output-dir", f"{tmp}/{where}", *extra], check=True, capture_output=True)
+            walls[where] = time.perf_counter() - t0
+        equal = all((Path(tmp) / "here" / f"{config}-seed{s}" / f"{config}-seed{s}.onnx").read_bytes()
+                    == (Path(tmp) / "ray" / f"{config}-seed{s}" / f"{config}-seed{s}.onnx").read_bytes()
+                    for s in range(1, 6))
+    return (f"pe-train {config} --seeds 1-5 --total-steps {steps}: here {walls['here'] / 60:.1f} min, "
+            f"--ray {walls['ray'] / 60:.1f} min ({walls['here'] / walls['ray']:.2f}x); "
+            f"policies equal: {equal}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", type=int, default=40)
     p.add_argument("--chunk-episodes", type=int, default=50)
+    p.add_argument("--sweep-steps", type=int, default=0,
+                   help="also time a 5-seed pe-train sweep of this budget")
+    p.add_argument("--sweep-config", default="pursuer_bench_flee_filter")
     args = p.parse_args()
     os.environ.setdefault("RAY_worker_niceness", "0")
     load = os.getloadavg()[0]
@@ -119,6 +146,9 @@ def main() -> None:
           f"(chunk median {np.median(per_here):.2f} s, p99 {np.percentile(per_here, 99):.2f} s); "
           f"on Ray {ray_s:.1f} s incl. start-up (chunk median {np.median(per_ray):.2f} s, "
           f"p99 {np.percentile(per_ray, 99):.2f} s); records equal: {equal}")
+    if args.sweep_steps:
+        print(sweep(args.sweep_config, args.sweep_steps))
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -146,3 +146,17 @@ def test_nothing_imports_ray_without_the_flag(tmp_path):
             "assert 'ray' not in sys.modules, 'ray was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_address_nobody_answers_on_is_refused_at_once():
+    import socket
+
+    from pe_sim import ray_jobs
+
+    with socket.socket() as s:   # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", "127.0.0.1:not-a-port"):
+        with pytest.raises(UserError, match="no Ray head answers"):
+            ray_jobs.check_reachable(address, timeout_s=2.0)
+    ray_jobs.check_reachable("ray://somewhere:10001")   # Ray's client: left to Ray

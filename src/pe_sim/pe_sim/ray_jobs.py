@@ -10,6 +10,7 @@ raises is not retried, it reaches the caller as itself. Only imported with ``--r
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +18,22 @@ from pe_sim.cli import UserError
 from pe_sim.jobs import LOCAL_RAY, THREAD_VARIABLES, Job, OnResult, execute
 
 
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse a ``host:port`` that nothing answers on (``ray.init`` would retry for minutes);
+    ``ray://`` client addresses and Ray's keywords are left to Ray."""
+    if address in (LOCAL_RAY, "auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError):
+        raise UserError(f"--ray {address}: no Ray head answers there (expected host:port of "
+                        "`ray start --head --port=PORT`)") from None
+
+
 def connect(address: str) -> Any:
     """``ray`` connected to the cluster at ``address`` (:data:`LOCAL_RAY`: Ray's default)."""
+    check_reachable(address)
     try:
         import ray
     except ImportError:

@@ -118,8 +118,9 @@ def label(source: str) -> str:
     if source in short:
         return short[source]
     path = Path(source)
-    if path.name == "best_response.onnx":  # results/exploit/<policy>-<sha>/<key>/best_response.onnx
-        return f"BR({path.parent.parent.name.rsplit('-', 1)[0]})"
+    if path.name == "best_response.onnx":  # results/exploit/<policy>-<sha>/<role>-<steps>-seed<s>-<key>/
+        seed = next((part for part in path.parent.name.split("-") if part.startswith("seed")), "")
+        return f"BR({path.parent.parent.name.rsplit('-', 1)[0]}){' ' + seed if seed else ''}"
     return path.stem
 
 

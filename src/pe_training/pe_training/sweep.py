@@ -39,7 +39,7 @@ def seed_config(cfg: TrainConfig, seed: int) -> TrainConfig:
 def train_seed(config: dict[str, Any], command: str, ship: str | None, final_eval: bool) -> dict[str, Any]:
     """The job of one seed: train (or continue, or reuse) the run ``config`` describes; a
     short summary of its model card."""
-    from pe_training.train import train_or_resume
+    from pe_training.train import train_or_resume  # here: pe_training.train imports this module
 
     cfg = from_data(TrainConfig, config, "<sweep job>").validate("<sweep job>")
     return card_summary(train_or_resume(cfg, command=command, ship=ship, final_eval=final_eval), cfg)

@@ -33,12 +33,12 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
 
 def connect(address: str) -> Any:
     """``ray`` connected to the cluster at ``address`` (:data:`LOCAL_RAY`: Ray's default)."""
-    check_reachable(address)
     try:
         import ray
     except ImportError:
         raise UserError("--ray needs Ray, the optional extra: make ray "
                         "(or pip install -r requirements/ray.txt)") from None
+    check_reachable(address)
     if address == LOCAL_RAY:
         # A local instance this call starts: its workers at the machine's normal priority (Ray
         # renices workers to 15 by default, which starves them next to any other job).

@@ -82,7 +82,7 @@ from pe_training.run import (
 )
 from pe_training.selfplay_card import write_cards
 from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
-from pe_training.sweep import mean_interval
+from pe_training.sweep import spread
 from pe_training.train import make_model, policy_metadata, wrap_normalize
 
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
@@ -430,16 +430,13 @@ def seed_spread(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Per role and opponent of the final evaluation: each seed's win rate, their mean and
     its 95 % interval over seeds (the other side's final policy is ``final``)."""
     out: dict[str, Any] = {}
-    for summary in summaries:
-        for role, evaluation in summary.get("final_eval", {}).items():
-            for row in evaluation["rows"]:
-                name = row["opponent"] if row["opponent"].startswith("scripted:") else "final"
-                entry = out.setdefault(role, {}).setdefault(name, {"seeds": [], "win_rates": []})
-                entry["seeds"].append(summary["config"]["seed"])
-                entry["win_rates"].append(row["win_rate"])
-    for by_opponent in out.values():
-        for entry in by_opponent.values():
-            entry.update(mean_interval(entry["win_rates"], bounds=(0.0, 1.0)))
+    for role in ROLES:
+        runs = [{"seed": summary["config"]["seed"], "name": None,
+                 "win_rates": {row["opponent"] if row["opponent"].startswith("scripted:") else "final":
+                               row["win_rate"] for row in summary["final_eval"][role]["rows"]}}
+                for summary in summaries if role in summary.get("final_eval", {})]
+        if runs:
+            out[role] = spread(runs)
     return out
 
 

@@ -182,6 +182,27 @@ def test_stamp_pairing_waits_for_the_state_of_the_command():
     assert isinstance(d, Filter) and d.stamp == stamp and d.u_nom == (0.5, 0.1)
 
 
+def test_stamp_pairing_waits_for_a_late_first_clock_then_stops_without_one():
+    """Lockstep's first /clock (best effort) may come after the first state and command:
+    the command waits for it (the same answer as with the clock first), and only a clock
+    missing for nominal_timeout gives a no_clock stop."""
+    gate, clock = stamp_gate()
+    stamp = clock.now
+    assert gate.on_state(0, stamp, STATE, "world", None, clock.wall) == []
+    assert gate.on_nominal(stamp, 0.5, 0.1, None, clock.wall) == []
+    clock.advance(0.05)
+    assert gate.on_tick(None, clock.wall) == []          # still no clock: waiting, not stopping
+    d = only(gate.on_tick(stamp, clock.wall))            # the clock came: filtered, age 0
+    assert isinstance(d, Filter) and d.stamp == stamp and d.age_s == 0.0
+
+    gate, clock = stamp_gate()
+    gate.on_state(0, clock.now, STATE, "world", None, clock.wall)
+    gate.on_nominal(clock.now, 0.5, 0.1, None, clock.wall)
+    clock.advance(0.3)                                   # > nominal_timeout without a clock
+    d = only(gate.on_tick(None, clock.wall))
+    assert isinstance(d, Stop) and d.reason == "no_clock" and d.u_nom == (0.5, 0.1)
+
+
 def test_a_resent_state_gets_the_same_answer_until_it_is_stale():
     gate, clock = stamp_gate()
     stamp = clock.now

@@ -87,3 +87,32 @@ def test_a_client_receives_the_scene_and_events():
     rings = sum(len(s.entities[2].cylinders) == 3 for _, s in scenes[1:])    # body, capture radius, ring
     assert rings == int(log.intervened[:, 0].sum()) > 0
     assert events[0]["event"] == "start" and events[-1]["outcome"] == "capture"
+
+
+class _RecordingChannel:
+    """Stands in for a Foxglove channel: the test reads what was logged, no server needed."""
+
+    def __init__(self) -> None:
+        self.logged: list[int] = []
+
+    def log(self, message: object, log_time: int | None = None) -> None:
+        self.logged.append(log_time)
+
+
+def test_a_resent_state_adds_no_scene():
+    """Lockstep resends a state whose commands are late (same stamp, same poses): the
+    graph view sends each stamp's scene once, in the order the states completed."""
+    from types import SimpleNamespace
+
+    from pe_bringup.live_graph import GraphScene
+    from pe_sim.scenario import load_scenario
+
+    view = SimpleNamespace(scene=_RecordingChannel(), events=_RecordingChannel())
+    scene = GraphScene(load_scenario("seed_1v1_2obs"), view)
+    for stamp in (100, 100, 200, 100, 200, 300):       # 100 and 200 resent
+        for robot in (0, 1):
+            scene.on_odometry(robot, stamp, 0.0, 0.0, 0.0)
+    scene.on_odometry(0, 400, 0.0, 0.0, 0.0)           # incomplete: no scene
+    scene.flush()
+    assert view.scene.logged == [100, 200, 300]
+    assert scene.scenes_sent == 3

@@ -254,9 +254,22 @@ def test_two_graphs_at_once_give_the_headless_records(tmp_path):
         domains.add(re.search(r"ROS domain (\d+)", text).group(1))
         headless = evaluate("seed_1v1_2obs", {"pursuer": "scripted:proportional_navigation",
                                               "evader": "scripted:flee"}, 2, seed=seed, filter="all")
-        assert [r.to_json() for r in read_jsonl(out / "episodes.jsonl")] == \
-            [r.to_json() for r in headless.records]
+        ros = [r.to_json() for r in read_jsonl(out / "episodes.jsonl")]
+        assert ros == [r.to_json() for r in headless.records], differences(ros, headless.records, out)
     assert len(domains) == 2
+
+
+def differences(ros: list[str], headless: list, out: Path) -> str:
+    """Which fields of which episode differ, and what the nodes said (stops, resends)."""
+    import json
+
+    lines = []
+    for k, (a, b) in enumerate(zip(ros, (r.to_json() for r in headless), strict=False)):
+        a, b = json.loads(a), json.loads(b)
+        lines += [f"episode {k}: {key}: ros {a[key]} headless {b[key]}" for key in a if a[key] != b.get(key)]
+    log = (out / "nodes.log").read_text() if (out / "nodes.log").exists() else ""
+    lines += [line for line in log.splitlines() if "WARN" in line or "ERROR" in line][:20]
+    return "\n".join(lines)
 
 
 def test_launch_file_declares_the_graph_arguments():

@@ -5,7 +5,9 @@ It subscribes, with the graph's QoS (:mod:`pe_ros.qos`), to ``/<robot>/odom`` of
 every robot of the scenario, ``/<robot>/filter_status``, ``/obstacles`` and
 ``/episode``. When every robot's odometry of one stamp has arrived it sends the
 scene of that stamp (robots at their poses, a red ring on robots whose last
-command the filter corrected); episode events are forwarded as they come. It only
+command the filter corrected), once: a state the sim publishes again (lockstep
+resends a state whose commands are late) adds no scene. Episode events are
+forwarded as they come. It only
 listens: in lockstep the sim does not wait for it (it may miss the first states of
 the first episode if it joins late).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,8 @@ class GraphScene:
         self.obstacles = np.zeros((0, 3))
         self.corrected = [False] * n
         self._poses: dict[int, dict[int, tuple[float, float, float]]] = {}
+        self._sent_order: deque[int] = deque(maxlen=MAX_INCOMPLETE)
+        self._sent: set[int] = set()
         self.scenes_sent = 0
         self.lock = threading.Lock()
         # Complete states wait here for the sender thread, so the ROS callbacks stay cheap
@@ -45,16 +50,25 @@ class GraphScene:
 
     def on_odometry(self, robot: int, stamp: int, x: float, y: float, theta: float) -> None:
         with self.lock:
+            if stamp in self._sent:
+                return
             poses = self._poses.setdefault(stamp, {})
             poses[robot] = (x, y, theta)
             if len(poses) < len(self.layout.names):
                 return
             del self._poses[stamp]
+            self._remember_sent(stamp)
             # Topics are not ordered with each other: keep incomplete stamps a while, not forever.
             for old in sorted(self._poses)[:-MAX_INCOMPLETE]:
                 del self._poses[old]
             pose = np.array([poses[i] for i in range(len(self.layout.names))])
             self._pending.put((stamp, self.obstacles, pose, list(self.corrected)))
+
+    def _remember_sent(self, stamp: int) -> None:
+        if len(self._sent_order) == self._sent_order.maxlen:
+            self._sent.discard(self._sent_order[0])
+        self._sent_order.append(stamp)
+        self._sent.add(stamp)
 
     def _send_loop(self) -> None:
         while True:

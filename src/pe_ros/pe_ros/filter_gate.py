@@ -27,8 +27,9 @@ Two pairings, chosen by the node's ``pairing`` parameter:
 :class:`StampGate` (``stamp``, lockstep evaluation; reproducible)
     A nominal command stamped ``s`` answers the state of stamp ``s``: it is
     filtered with the odometry of stamp ``s`` of this robot and its teammates
-    and the obstacle set valid at ``s``; it waits for them (``pending``) up to
-    ``nominal_timeout``. Each state is answered once; a command for a state
+    and the obstacle set valid at ``s``; it waits for them, and with sim time for
+    the first ``/clock`` (best effort: it may come after the first state), up to
+    ``nominal_timeout`` (``pending``). Each state is answered once; a command for a state
     already answered gets that answer again (the sim resent the state because a
     command was lost) unless the state has meanwhile grown older than
     ``max_state_age``, which gives a stop. A state left unanswered for
@@ -37,7 +38,8 @@ Two pairings, chosen by the node's ``pairing`` parameter:
     ``nominal_timeout`` (``no_input``), never with a state's stamp.
 
 Both gates refuse obstacles whose frame differs from the odometry's
-(``frame_mismatch``) and, with sim time and no clock, everything (``no_clock``).
+(``frame_mismatch``) and, with sim time and no clock, everything (``no_clock``;
+the stamp gate after waiting ``nominal_timeout`` for it).
 """
 
 from __future__ import annotations
@@ -262,14 +264,14 @@ class StampGate:
         self.dead = False
         if stamp <= self.answered:
             return self._emit(self._repeat(stamp, now) if stamp == self.answered else [], wall)
-        if self._ready(stamp) or self._newer_state(stamp):
+        if now is not None and (self._ready(stamp) or self._newer_state(stamp)):
             return self._emit([self._decide(stamp, v, omega, now)], wall)
         self.pending = (stamp, v, omega, wall)
         return []
 
     def on_tick(self, now: int | None, wall: float) -> list[Decision]:
         timeout = self.limits.nominal_timeout
-        out: list[Decision] = []
+        out: list[Decision] = self._resolve_pending(now)     # the clock may have come since
         if self.pending is not None and wall - self.pending[3] > timeout:
             stamp, v, omega, _ = self.pending
             self.pending = None
@@ -298,7 +300,7 @@ class StampGate:
         return latest is not None and latest[0] > stamp
 
     def _resolve_pending(self, now: int | None) -> list[Decision]:
-        if self.pending is None or not self._ready(self.pending[0]):
+        if self.pending is None or now is None or not self._ready(self.pending[0]):
             return []
         stamp, v, omega, _ = self.pending
         self.pending = None

@@ -75,6 +75,13 @@ def test_exploit_trains_caches_and_reports(tmp_path, capsys):
     assert spread["points"][0] == pytest.approx(report["exploitability"]["points"])
     assert spread["min_points"] <= spread["mean_points"] <= spread["max_points"]
     assert len(list(cache.glob("proportional_navigation-*/*/best_response.onnx"))) == 2
+    # several policies (e.g. training seeds): each one's figure, and the spread over them
+    assert exploit_mod.main(["scripted:proportional_navigation", "scripted:pure_pursuit", *argv[1:-2]]) == 0
+    [over] = [json.loads(f.read_text()) for f in cache.glob("policies-2048-1-*.json")]
+    assert over["policies"] == ["scripted:proportional_navigation", "scripted:pure_pursuit"]
+    assert over["points"][0] == pytest.approx(report["exploitability"]["points"])  # cached
+    assert over["points"][1] == pytest.approx(over["reports"][1]["exploitability"]["points"])
+    assert over["mean_points_low"] <= over["mean_points"] <= over["mean_points_high"]
     # another seed or budget is another cache entry
     other = exploit_mod.plan("scripted:proportional_navigation", steps=4096, smoke=True, root=cache)
     assert other.cache_dir != entry.parent and other.cache_dir.parent == entry.parent.parent

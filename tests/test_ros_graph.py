@@ -158,7 +158,9 @@ def test_lockstep_graph_reproduces_headless_evaluation(tmp_path, ros_domain):
     print(f"\nlockstep equivalence: {len(ros)} episodes, {published} states x {len(names)} robots "
           f"published, {compared} compared, max |ROS - headless| = {worst:.3g}")
     assert worst <= 1e-9
-    assert compared >= 0.5 * published * len(names)  # an observer may miss a few (keep-last 10)
+    # The observer does not hold the graph back: on a loaded machine it misses states (keep-last
+    # 10 at ~1000 steps/s), so how many it saw is not asserted, only that it saw some.
+    assert 0 < compared <= published * len(names)
 
 
 # --------------------------------------------------------------------------- nodes fed by the test

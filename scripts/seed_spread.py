@@ -30,13 +30,18 @@ def opponent_label(row: dict[str, Any]) -> str:
     return row["opponent"]
 
 
+def training_seed(card: dict[str, Any]) -> int:
+    """The run's seed: a self-play run's own (its evader learner's config seed is offset)."""
+    return (card.get("selfplay_config") or card["config"])["seed"]
+
+
 def spread(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per opponent: seeds, win rates, violation episodes and the mean's 95 % interval."""
     out: dict[str, dict[str, Any]] = {}
     for card in cards:
         for row in card["final_eval"]["rows"]:
             entry = out.setdefault(opponent_label(row), {"seeds": [], "win_rates": [], "violations": 0})
-            entry["seeds"].append(card["config"]["seed"])
+            entry["seeds"].append(training_seed(card))
             entry["win_rates"].append(row["win_rate"])
             entry["violations"] += row["violation_episodes"]
     for entry in out.values():

@@ -56,8 +56,9 @@ class CrossPlay:
 
     def worst_case_own(self, role: str) -> list[float]:
         """Each player's worst win rate over the opponents that are not best responses plus
-        the best responses trained against that player itself (the issue's worst case: a
-        best response against another policy does not count)."""
+        the best responses trained against that player itself (the worst case of the
+        robustness targets, docs/selfplay.md: a best response against another policy does
+        not count)."""
         if role == "pursuer":
             players, others, win = self.pursuers, self.evaders, self.capture
         else:
@@ -195,7 +196,7 @@ def format_matrix(xp: CrossPlay) -> str:
 
 def markdown_matrix(xp: CrossPlay) -> str:
     """The matrix as a Markdown table: capture % per cell, each pursuer's Nash rating, its
-    worst case over every evader and over the issue's kinds (see :meth:`CrossPlay.worst_case_own`),
+    worst case over every evader and over its own kinds (see :meth:`CrossPlay.worst_case_own`),
     and the evaders' escape ratings."""
     own = xp.worst_case_own("pursuer")
     lines = ["| pursuer \\ evader | " + " | ".join(label(e) for e in xp.evaders)

@@ -5,11 +5,14 @@ cards its runs wrote (docs/selfplay.md quotes its output).
         runs/selfplay_bench-seed2/selfplay_bench-seed2_pursuer.model_card.json \
         runs/selfplay_bench-seed3/selfplay_bench-seed3_pursuer.model_card.json
 
-Each card's ``final_eval`` rows (the same held-out test episodes for every card) are
-matched by opponent; an opponent from the card's own run folder (the self-play partner
-of that seed) is matched as "own <role>". Per opponent: each seed's win rate (capture
-for a pursuer, escape for an evader) and their mean with its 95 % Student-t interval
-over seeds (``pe_training.sweep.mean_interval``), and the violation episodes.
+Each card's final evaluation (the same held-out test episodes for every card) is matched
+by opponent: a self-play card's rows (an opponent from the card's own run folder, the
+self-play partner of that seed, as "own <role>"), or a ``pe-train`` card's row of the
+learner against its training opponent (``pe-train <config> --seeds 2-3`` cards beside
+the shipped seed-1 card, e.g. ``models/evader_bench_pn_filter.model_card.json``). Per
+opponent: each seed's win rate (capture for a pursuer, escape for an evader) and their
+mean with its 95 % Student-t interval over seeds (``pe_training.sweep.mean_interval``),
+and the violation episodes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,24 @@ def opponent_label(row: dict[str, Any]) -> str:
     return row["opponent"]
 
 
+def final_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's final evaluation as rows of opponent, win rate and violation episodes."""
+    final = card["final_eval"]
+    if "rows" in final:                                    # a self-play card
+        return final["rows"]
+    rows = []                                              # a pe-train card: the learner's row
+    for result in final["results"]:
+        if result["label"] != card["name"]:
+            continue
+        summary = result["summary"]
+        capture = summary["capture_rate"]
+        violations = max(r["violation_episode_rate"] for r in summary["roles"].values())
+        rows.append({"opponent": card["config"]["opponent"],
+                     "win_rate": capture if card["role"] == "pursuer" else 1.0 - capture,
+                     "violation_episodes": round(violations * summary["episodes"])})
+    return rows
+
+
 def training_seed(card: dict[str, Any]) -> int:
     """The run's seed: a self-play run's own (its evader learner's config seed is offset)."""
     return (card.get("selfplay_config") or card["config"])["seed"]
@@ -39,7 +60,7 @@ def spread(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per opponent: seeds, win rates, violation episodes and the mean's 95 % interval."""
     out: dict[str, dict[str, Any]] = {}
     for card in cards:
-        for row in card["final_eval"]["rows"]:
+        for row in final_rows(card):
             entry = out.setdefault(opponent_label(row), {"seeds": [], "win_rates": [], "violations": 0})
             entry["seeds"].append(training_seed(card))
             entry["win_rates"].append(row["win_rate"])

@@ -11,7 +11,7 @@ self-play partner of that seed, as "own <role>"), or a ``pe-train`` card's row o
 learner against its training opponent (``pe-train <config> --seeds 2-3`` cards beside
 the shipped seed-1 card, e.g. ``models/evader_bench_pn_filter.model_card.json``). Per
 opponent: each seed's win rate (capture for a pursuer, escape for an evader) and their
-mean with its 95 % Student-t interval over seeds (``pe_training.sweep.mean_interval``),
+mean with its 95 % Student-t interval over seeds (``pe_training.sweep.spread``),
 and the violation episodes.
 """
 
@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pe_training.sweep import mean_interval
+from pe_training.sweep import spread as sweep_spread
 
 
 def opponent_label(row: dict[str, Any]) -> str:
@@ -57,16 +57,15 @@ def training_seed(card: dict[str, Any]) -> int:
 
 
 def spread(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per opponent: seeds, win rates, violation episodes and the mean's 95 % interval."""
-    out: dict[str, dict[str, Any]] = {}
-    for card in cards:
-        for row in final_rows(card):
-            entry = out.setdefault(opponent_label(row), {"seeds": [], "win_rates": [], "violations": 0})
-            entry["seeds"].append(training_seed(card))
-            entry["win_rates"].append(row["win_rate"])
-            entry["violations"] += row["violation_episodes"]
-    for entry in out.values():
-        entry.update(mean_interval(entry["win_rates"], bounds=(0.0, 1.0)))
+    """Per opponent: seeds, win rates, the mean's 95 % interval (``pe_training.sweep.spread``)
+    and the violation episodes over all seeds."""
+    rows = [final_rows(card) for card in cards]
+    out = sweep_spread([{"name": None, "seed": training_seed(card),
+                         "win_rates": {opponent_label(r): r["win_rate"] for r in card_rows}}
+                        for card, card_rows in zip(cards, rows, strict=True)])
+    for label, entry in out.items():
+        entry["violations"] = sum(r["violation_episodes"] for card_rows in rows for r in card_rows
+                                  if opponent_label(r) == label)
     return out
 
 

@@ -17,6 +17,7 @@ Needs the launch system, ``ros2`` and colcon (``bash ../shared/ros2-cli/install.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -261,8 +262,6 @@ def test_two_graphs_at_once_give_the_headless_records(tmp_path):
 
 def differences(ros: list[str], headless: list, out: Path) -> str:
     """Which fields of which episode differ, and what the nodes said (stops, resends)."""
-    import json
-
     lines = []
     for k, (a, b) in enumerate(zip(ros, (r.to_json() for r in headless), strict=False)):
         a, b = json.loads(a), json.loads(b)

@@ -273,6 +273,20 @@ def test_opponent_hook_and_policy_controller():
         BatchVecEnv(SHORT_2V1, 2, role="evader", opponent=lambda v: np.zeros((len(v.pose), 2)))
 
 
+def test_set_teammate_replaces_only_the_teammates():
+    """A self-play learner's teammate is swapped between rollouts; its opponents stay."""
+    B = 2
+    venv = BatchVecEnv(SHORT_2V1, B, robot="p1", opponent=lambda v: np.zeros((len(v.pose), 2)), seed=0)
+    mate, evader = SHORT_2V1.robot_index("p2"), SHORT_2V1.robot_index("e")
+    venv.set_teammate(lambda v: np.tile([0.5, 0.25], (len(v.pose), 1)))
+    venv.reset()
+    venv.step(np.zeros((B, 2), np.float32))
+    np.testing.assert_allclose(venv.sim.velocity[:, mate], [[0.5, 0.25]] * B)
+    np.testing.assert_allclose(venv.sim.velocity[:, evader], 0.0)
+    with pytest.raises(ValueError, match="unknown or learning"):
+        venv.set_teammate({"p1": "pure_pursuit"})
+
+
 def test_action_filter_hook_and_correction_penalty():
     """A filter that halves every robot's speed: the learner's correction is reported and
     penalised; the trajectory equals an unfiltered run fed the filtered commands."""

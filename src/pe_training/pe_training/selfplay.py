@@ -28,7 +28,12 @@ rate decays linearly over the learner's whole budget when its config says ``line
 At the end: ``<name>_pursuer.onnx`` and ``<name>_evader.onnx`` (the last generation) with
 model cards (each evaluated on the pursuer config's ``final_eval.episodes`` held-out test
 episodes against its role's reference opponents and the other side's final policy),
-``crossplay.png`` and ``selfplay.json``. Scenarios with one pursuer and one evader only.
+``crossplay.png`` and ``selfplay.json``.
+
+Teams (e.g. ``pursuit_2v1``): each learner drives the first robot of its role; its
+teammates run the learner's latest export (the learner config's ``teammate``, or the
+role's scripted default, before the first export), so the shipped team is one policy on
+every robot of the role; pool members drive every opponent robot.
 
 After each generation both learners are checkpointed (model, VecNormalize statistics, next
 training episode seed) and every cross-play pair played is kept in ``matches.jsonl``;
@@ -53,6 +58,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
+from pe_policy.policy import SCRIPTED_PREFIX
 from pe_sim.cli import UserError, console_main
 from pe_sim.config_reader import ConfigError
 from pe_sim.config_schema import from_data
@@ -60,7 +66,7 @@ from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.jobs import Job, add_ray_argument, run_jobs, seed_list
 from pe_sim.observation import ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario
-from pe_sim.scripted import make_scripted
+from pe_sim.scripted import DEFAULT_KIND, make_scripted
 from pe_training.config import TrainConfig, load_train_config
 from pe_training.crossplay import CrossPlay, label, plot_heatmap
 from pe_training.envs import apply_shaping, group_controllers, learner_index, make_vec_env, training_scenario
@@ -104,6 +110,7 @@ class Learner:
     venv: Any
     pool: OpponentPool
     stats: PoolStats
+    teammates: list[int] = field(default_factory=list)
     steps_per_s: list[float] = field(default_factory=list)
 
 
@@ -118,11 +125,11 @@ def learner_config(sp: SelfPlayConfig, role: str) -> TrainConfig:
     return cfg
 
 
-def check_one_per_role(scenario: Scenario) -> None:
+def check_both_roles(scenario: Scenario) -> None:
     counts = {role: len(scenario.indices(role)) for role in ROLES}
-    if any(n != 1 for n in counts.values()):
+    if any(n < 1 for n in counts.values()):
         raise ConfigError(scenario.name, "robots",
-                          f"pe-selfplay needs one pursuer and one evader, the scenario has {counts}")
+                          f"pe-selfplay needs a pursuer and an evader, the scenario has {counts}")
 
 
 class BudgetSchedule:
@@ -154,12 +161,12 @@ def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str, checkpoint: Ch
     statistics and the next training episode seed)."""
     cfg = learner_config(sp, role)
     scenario = training_scenario(cfg)
-    check_one_per_role(scenario)
+    check_both_roles(scenario)
     index = learner_index(cfg, scenario)
     venv = make_vec_env(cfg, scenario)
     pool = OpponentPool(cfg.num_envs, seed=cfg.seed)
-    opponent = scenario.robots[scenario.indices(other_role(role))[0]]
-    venv.set_opponent({opponent.name: pool.seat(scenario.robot_index(opponent.name))})
+    venv.set_opponent({scenario.robots[i].name: pool.seat(i) for i in scenario.indices(other_role(role))})
+    teammates = [i for i in scenario.indices(role) if i != index]
     shaped = apply_shaping(cfg, venv)
     if checkpoint is None:
         model = make_model(cfg, wrap_normalize(cfg, shaped), tensorboard)
@@ -174,7 +181,7 @@ def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str, checkpoint: Ch
         venv.seed(int(checkpoint.state()["next_seed"]))
     model.lr_schedule = BudgetSchedule(cfg.ppo.learning_rate, sp.generations * sp.steps_per_generation,
                                        cfg.ppo.linear_lr)
-    return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool))
+    return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool), teammates)
 
 
 def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
@@ -239,9 +246,20 @@ def pool_members(sp: SelfPlayConfig, side: str, snapshots: list[str]) -> list[st
     return [*scripted, *kept]
 
 
+def teammate_source(learner: Learner, exports: list[str]) -> str:
+    """Who drives the learner's teammates: its latest export, or before the first one the
+    config's ``teammate`` (default: the role's scripted default)."""
+    if exports:
+        return exports[-1]
+    return learner.cfg.teammate or SCRIPTED_PREFIX + DEFAULT_KIND[learner.role]
+
+
 def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], weights: np.ndarray,
-                     controllers: dict[str, dict[int, Any]]) -> dict[str, Any]:
-    """Train one learner for one generation against ``members``; its log entry."""
+                     controllers: dict[str, dict[int, Any]], teammate: str) -> dict[str, Any]:
+    """Train one learner for one generation against ``members`` beside ``teammate`` (when
+    its role has several robots); its log entry."""
+    if learner.teammates:
+        learner.venv.set_teammate(group_controllers(teammate, learner.scenario, learner.teammates))
     for m in members:
         if m not in controllers:
             controllers[m] = member_controllers(learner, m)
@@ -256,6 +274,7 @@ def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], w
     steps = sp.steps_per_generation
     return {"wall_s": wall, "steps_per_s": steps / wall, "num_timesteps": int(learner.model.num_timesteps),
             "pool": [label(m) for m in members], "pfsp_weights": weights.tolist(),
+            "teammate": label(teammate) if learner.teammates else None,
             "train_win_rates": {label(k): v for k, v in learner.stats.win_rates().items()},
             "train_games": {label(k): v for k, v in learner.stats.games.items()}}
 
@@ -326,7 +345,8 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
             latest = exports[role][-1] if exports[role] else None
             rates = win_rates(cache, role, latest, members)
             weights = pfsp_weights(rates, sp.pool.weighting, sp.pool.exponent)
-            row[role] = train_generation(sp, learner, members, weights, controllers[role])
+            row[role] = train_generation(sp, learner, members, weights, controllers[role],
+                                         teammate_source(learner, exports[role]))
             path = export_snapshot(learner, run_dir / "generations" / f"{role}_g{g}.onnx")
             exports[role].append(str(path))
             if g % sp.pool.snapshot_every == 0:
@@ -453,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE]
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
     for role in ROLES:
-        check_one_per_role(training_scenario(learner_config(sp, role)))
+        check_both_roles(training_scenario(learner_config(sp, role)))
     runs = seed_configs(sp, args.seeds)
     for run in runs:
         if run.run_dir.exists() and any(run.run_dir.iterdir()):

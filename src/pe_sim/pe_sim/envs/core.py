@@ -246,10 +246,19 @@ class LearnerBatch:
     def set_opponent(self, opponent: ControllerSpec) -> None:
         """Replace the opponents' controllers (as ``opponent=`` of :func:`resolve_controllers`);
         e.g. swap in a frozen policy from a self-play pool between rollouts."""
+        self._replace_group(opponent, teammates=False)
+
+    def set_teammate(self, teammate: ControllerSpec) -> None:
+        """Replace the non-learning teammates' controllers (as ``teammate=`` of
+        :func:`resolve_controllers`); e.g. the learner's own latest snapshot in self-play."""
+        self._replace_group(teammate, teammates=True)
+
+    def _replace_group(self, spec: ControllerSpec, teammates: bool) -> None:
         role = self.scenario.robots[int(self.learners[0])].role
-        new = resolve_controllers(self.scenario, self.learners.tolist(), opponent, None)
+        opponent, teammate = (None, spec) if teammates else (spec, None)
+        new = resolve_controllers(self.scenario, self.learners.tolist(), opponent, teammate)
         for i, controller in new.items():
-            if self.scenario.robots[i].role != role:
+            if (self.scenario.robots[i].role == role) == teammates:
                 self.controllers[i] = controller
 
     def observe(self, learner: int = 0, out: np.ndarray | None = None) -> np.ndarray:

@@ -133,6 +133,10 @@ class BatchVecEnv(VecEnv):
         """Replace the opponents' controllers (kind, controller or name -> either)."""
         self.core.set_opponent(opponent)
 
+    def set_teammate(self, teammate: ControllerSpec) -> None:
+        """Replace the non-learning teammates' controllers (kind, controller or name -> either)."""
+        self.core.set_teammate(teammate)
+
     # -- VecEnv API ----------------------------------------------------------------------
     def reset(self) -> np.ndarray:
         """Start new episodes in every env: ``seed()``'s seeds if set, else the next unused."""

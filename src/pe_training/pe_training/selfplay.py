@@ -50,32 +50,25 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO
 
-from pe_policy.policy import SCRIPTED_PREFIX
 from pe_sim.cli import UserError, console_main
-from pe_sim.config_reader import ConfigError
 from pe_sim.config_schema import from_data
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.jobs import Job, add_ray_argument, run_jobs, seed_list
 from pe_sim.observation import ObservationSpec
-from pe_sim.scenario import Scenario, load_scenario
-from pe_sim.scripted import DEFAULT_KIND, make_scripted
-from pe_training.config import TrainConfig, load_train_config
+from pe_sim.scenario import load_scenario
 from pe_training.crossplay import CrossPlay, label, plot_heatmap
-from pe_training.envs import apply_shaping, group_controllers, learner_index, make_vec_env, training_scenario
-from pe_training.export import export_onnx
+from pe_training.envs import group_controllers, training_scenario
 from pe_training.matchup import MatchResult, play
 from pe_training.model_card import card_paths
 from pe_training.nash import nash_average
 from pe_training.opponents import ROLES, other_role
-from pe_training.pool import OpponentPool, PoolStats, pfsp_weights
+from pe_training.pool import pfsp_weights
 from pe_training.run import (
     CHECKPOINT_DIR,
     Checkpoint,
@@ -88,118 +81,19 @@ from pe_training.run import (
 )
 from pe_training.selfplay_card import write_cards
 from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
+from pe_training.selfplay_learner import (
+    Learner,
+    check_both_roles,
+    learner_config,
+    make_learner,
+    member_controllers,
+    teammate_source,
+)
 from pe_training.sweep import spread
-from pe_training.train import make_model, policy_metadata, wrap_normalize
 
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
 #: disjoint from training seeds and from pe-eval's test seeds.
 CROSSPLAY_SEED_OFFSET = 100_000_000
-#: The evader learner's config seed is the run's seed + this.
-EVADER_SEED_OFFSET = 50
-
-
-@dataclass
-class Learner:
-    """One side of the self-play: its config, env, PPO model and opponent pool."""
-
-    role: str
-    cfg: TrainConfig
-    scenario: Scenario
-    index: int
-    model: PPO
-    venv: Any
-    pool: OpponentPool
-    stats: PoolStats
-    teammates: list[int] = field(default_factory=list)
-    steps_per_s: list[float] = field(default_factory=list)
-
-
-def learner_config(sp: SelfPlayConfig, role: str) -> TrainConfig:
-    """The learner's training config with the run's seed, name and output folder."""
-    base, sets = (sp.pursuer, sp.pursuer_set) if role == "pursuer" else (sp.evader, sp.evader_set)
-    seed = sp.seed if role == "pursuer" else sp.seed + EVADER_SEED_OFFSET
-    cfg = load_train_config(base, [*sets, f"name={sp.name}_{role}", f"seed={seed}",
-                                   f"output_dir={sp.run_dir}", "robot=null"])
-    if cfg.role != role:
-        raise ConfigError(base, "role", f"the {role} learner's config trains the {cfg.role}")
-    return cfg
-
-
-def check_both_roles(scenario: Scenario) -> None:
-    counts = {role: len(scenario.indices(role)) for role in ROLES}
-    if any(n < 1 for n in counts.values()):
-        raise ConfigError(scenario.name, "robots",
-                          f"pe-selfplay needs a pursuer and an evader, the scenario has {counts}")
-
-
-class BudgetSchedule:
-    """The learning rate over a learner's whole self-play budget, linear to 0 or constant.
-
-    SB3 calls the schedule with the progress remaining of the current ``learn`` call,
-    1 - steps / ``call_total`` where ``call_total`` is that call's end (steps before it +
-    its budget); :meth:`start_call` records it, so the rate follows the steps of the run."""
-
-    def __init__(self, learning_rate: float, total_steps: int, linear: bool) -> None:
-        self.learning_rate = learning_rate
-        self.total_steps = total_steps
-        self.linear = linear
-        self.call_total = total_steps
-
-    def start_call(self, steps_before: int, call_steps: int) -> None:
-        self.call_total = steps_before + call_steps
-
-    def __call__(self, progress_remaining: float) -> float:
-        if not self.linear:
-            return self.learning_rate
-        steps = (1.0 - progress_remaining) * self.call_total
-        return self.learning_rate * max(0.0, 1.0 - steps / self.total_steps)
-
-
-def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str, checkpoint: Checkpoint | None = None,
-                 ) -> Learner:
-    """A learner with a fresh PPO model, or the one of ``checkpoint`` (with its VecNormalize
-    statistics and the next training episode seed)."""
-    cfg = learner_config(sp, role)
-    scenario = training_scenario(cfg)
-    check_both_roles(scenario)
-    index = learner_index(cfg, scenario)
-    venv = make_vec_env(cfg, scenario)
-    pool = OpponentPool(cfg.num_envs, seed=cfg.seed)
-    venv.set_opponent({scenario.robots[i].name: pool.seat(i) for i in scenario.indices(other_role(role))})
-    teammates = [i for i in scenario.indices(role) if i != index]
-    shaped = apply_shaping(cfg, venv)
-    if checkpoint is None:
-        model = make_model(cfg, wrap_normalize(cfg, shaped), tensorboard)
-        venv.seed(cfg.seed * 10_000_000)
-    else:
-        model, env = checkpoint.load(shaped)
-        if env is None:
-            env = wrap_normalize(cfg, shaped)
-            model.set_env(env)
-        env.training = True
-        model.tensorboard_log = tensorboard
-        venv.seed(int(checkpoint.state()["next_seed"]))
-    model.lr_schedule = BudgetSchedule(cfg.ppo.learning_rate, sp.generations * sp.steps_per_generation,
-                                       cfg.ppo.linear_lr)
-    return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool), teammates)
-
-
-def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
-    """One pool member as controllers of the learner's opponent robots (behind the filter
-    when the learner trains unconstrained with ``filter.opponents``, as pe-train does)."""
-    cfg, scenario = learner.cfg, learner.scenario
-    opponents = list(scenario.indices(other_role(learner.role)))
-    filter_config = cfg.filter.config if cfg.filter.opponents and not cfg.filter.in_loop else None
-    by_name = group_controllers(source, scenario, opponents, filter_config) or {}
-    out = {}
-    for name, c in by_name.items():
-        i = scenario.robot_index(name)
-        if isinstance(c, str):  # a scripted kind
-            c = make_scripted(c, scenario, i)
-        out[i] = c
-    return out
-
-
 class MatchCache:
     """Cross-play results by (pursuer, evader) source: each pair is played once, and kept
     in ``path`` (JSON lines) when given, so a resumed run does not replay it."""
@@ -246,14 +140,6 @@ def pool_members(sp: SelfPlayConfig, side: str, snapshots: list[str]) -> list[st
     return [*scripted, *kept]
 
 
-def teammate_source(learner: Learner, exports: list[str]) -> str:
-    """Who drives the learner's teammates: its latest export, or before the first one the
-    config's ``teammate`` (default: the role's scripted default)."""
-    if exports:
-        return exports[-1]
-    return learner.cfg.teammate or SCRIPTED_PREFIX + DEFAULT_KIND[learner.role]
-
-
 def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], weights: np.ndarray,
                      controllers: dict[str, dict[int, Any]], teammate: str) -> dict[str, Any]:
     """Train one learner for one generation against ``members`` beside ``teammate`` (when
@@ -267,8 +153,9 @@ def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], w
     learner.stats.wins.clear()
     learner.stats.games.clear()
     learner.model.lr_schedule.start_call(learner.model.num_timesteps, sp.steps_per_generation)
+    callbacks, learner.first_callbacks = [learner.stats, *learner.first_callbacks], []
     t0 = time.perf_counter()
-    learner.model.learn(total_timesteps=sp.steps_per_generation, callback=learner.stats,
+    learner.model.learn(total_timesteps=sp.steps_per_generation, callback=callbacks,
                         reset_num_timesteps=False, progress_bar=False, tb_log_name=f"ppo_{learner.role}")
     wall = time.perf_counter() - t0
     steps = sp.steps_per_generation
@@ -277,13 +164,6 @@ def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], w
             "teammate": label(teammate) if learner.teammates else None,
             "train_win_rates": {label(k): v for k, v in learner.stats.win_rates().items()},
             "train_games": {label(k): v for k, v in learner.stats.games.items()}}
-
-
-def export_snapshot(learner: Learner, path: Path) -> Path:
-    """The learner's current deterministic actor as an ordinary pe policy file."""
-    eval_scenario = load_scenario(learner.cfg.scenario)
-    return export_onnx(learner.model.policy, learner.model.get_vec_normalize_env(), path,
-                       policy_metadata(learner.cfg, eval_scenario, learner.index))
 
 
 def completed_generations(run_dir: Path) -> int:
@@ -347,7 +227,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
             weights = pfsp_weights(rates, sp.pool.weighting, sp.pool.exponent)
             row[role] = train_generation(sp, learner, members, weights, controllers[role],
                                          teammate_source(learner, exports[role]))
-            path = export_snapshot(learner, run_dir / "generations" / f"{role}_g{g}.onnx")
+            path = learner.export(run_dir / "generations" / f"{role}_g{g}.onnx")
             exports[role].append(str(path))
             if g % sp.pool.snapshot_every == 0:
                 snapshots[role].append(str(path))
@@ -470,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     sp = load_selfplay_config(args.config, overrides)
     if args.smoke:
         sp.name += "-smoke"
-        sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE]
-        sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE]
+        sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE[sp.pursuer_learner]]
+        sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE[sp.evader_learner]]
     for role in ROLES:
         check_both_roles(training_scenario(learner_config(sp, role)))
     runs = seed_configs(sp, args.seeds)

@@ -19,6 +19,9 @@ from pe_sim.config_schema import setting
 from pe_training.config import RunConfig, load_run_config
 from pe_training.pool import WEIGHTINGS
 
+#: Kinds of self-play learner: a pe-train config or a BarrierNet PPO config.
+LEARNER_KINDS = ("ppo", "barriernet")
+
 
 @dataclass
 class PoolConfig:
@@ -48,6 +51,10 @@ class SelfPlayConfig(RunConfig):
     #: Training config of the pursuer learner and of the evader learner.
     pursuer: str = "pursuer_bench_flee_filter"
     evader: str = "evader_bench_pn_filter"
+    #: What each learner's config is: ``ppo`` a pe-train config, ``barriernet`` a
+    #: pe-barriernet-train config of method ppo (see :mod:`pe_training.selfplay_learner`).
+    pursuer_learner: str = setting("ppo", choices=LEARNER_KINDS)
+    evader_learner: str = setting("ppo", choices=LEARNER_KINDS)
     #: Overrides (``key=value``) applied to each learner's training config.
     pursuer_set: list[str] = field(default_factory=list)
     evader_set: list[str] = field(default_factory=list)
@@ -65,6 +72,9 @@ class SelfPlayConfig(RunConfig):
 
     HASH_EXCLUDES = ("output_dir", "name")
 
+    def learner_kind(self, role: str) -> str:
+        return self.pursuer_learner if role == "pursuer" else self.evader_learner
+
     def validate(self, source: str = "<config>") -> SelfPlayConfig:
         """Checks across keys (single keys are checked by their ``setting``)."""
         if not self.pool.scripted_evaders or not self.pool.scripted_pursuers:
@@ -79,9 +89,13 @@ def load_selfplay_config(name_or_path: str | Path | None = None,
     return load_run_config(SelfPlayConfig, name_or_path, overrides)
 
 
-#: What ``pe-selfplay --smoke`` adds to each learner's overrides.
-LEARNER_SMOKE = ["num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2",
-                 "final_eval.episodes=8"]
+#: What ``pe-selfplay --smoke`` adds to each kind of learner's overrides (a BarrierNet
+#: learner starts from scratch: a smoke run must not need a finished imitation run).
+LEARNER_SMOKE = {
+    "ppo": ["num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2", "final_eval.episodes=8"],
+    "barriernet": ["ppo.num_envs=16", "ppo.n_steps=64", "ppo.batch_size=256", "ppo.n_epochs=2",
+                   "final_eval.episodes=8", "ppo.warm_start=null", "ppo.stats_episodes=4"],
+}
 
 
 def smoke_overrides() -> list[str]:
@@ -90,4 +104,5 @@ def smoke_overrides() -> list[str]:
     return ["generations=2", "steps_per_generation=2048", "crossplay_episodes=8"]
 
 
-__all__ = ["LEARNER_SMOKE", "PoolConfig", "SelfPlayConfig", "load_selfplay_config", "smoke_overrides"]
+__all__ = ["LEARNER_KINDS", "LEARNER_SMOKE", "PoolConfig", "SelfPlayConfig", "load_selfplay_config",
+           "smoke_overrides"]

@@ -169,15 +169,24 @@ def make_env(cfg: BarrierNetConfig, setup: Setup) -> BarrierNetVecEnv:
         k_obstacles=cfg.k_obstacles, correction_penalty=cfg.ppo.correction_penalty)
 
 
-def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """The PPO run; returns what the model card needs."""
+def warm_start_of(cfg: BarrierNetConfig) -> dict[str, Any] | None:
+    """The imitation network ``ppo.warm_start`` names, checked against the config, or None."""
     p = cfg.ppo
-    t0 = time.perf_counter()
-    warm = load_warm_start(p.warm_start) if p.warm_start else None
+    if not p.warm_start:
+        return None
+    warm = load_warm_start(p.warm_start)
+    if list(warm["net_arch"]) != list(cfg.net_arch) or warm["activation"] != cfg.activation:
+        raise UserError(f"warm start {p.warm_start}: network {warm['net_arch']} {warm['activation']} "
+                        f"!= config {cfg.net_arch} {cfg.activation}")
+    return warm
+
+
+def make_model(cfg: BarrierNetConfig, setup: Setup, venv: BarrierNetVecEnv, tensorboard: str) -> PPO:
+    """The SB3 PPO model on ``venv`` (reward-normalised as the config says), with the warm
+    start's network loaded, or observation statistics from expert episodes without one."""
+    p = cfg.ppo
+    warm = warm_start_of(cfg)
     if warm is not None:
-        if list(warm["net_arch"]) != list(cfg.net_arch) or warm["activation"] != cfg.activation:
-            raise UserError(f"warm start {p.warm_start}: network {warm['net_arch']} {warm['activation']} "
-                            f"!= config {cfg.net_arch} {cfg.activation}")
         if GainLayout.from_dict(warm["layout"]) != setup.layout:
             raise UserError(f"warm start {p.warm_start}: gain layout {warm['layout']} != {setup.layout}")
         mean, std = np.asarray(warm["obs_mean"]), np.asarray(warm["obs_std"])
@@ -185,7 +194,6 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
         data, _ = collect(setup, cfg.imitation.expert, cfg.seed * TRAIN_SEED_STRIDE + 9_000_000,
                           p.stats_episodes, min(p.stats_episodes, 200))
         mean, std = observation_stats(data)
-    venv = make_env(cfg, setup)
     env = VecNormalize(venv, training=True, norm_obs=False, norm_reward=p.normalize_reward,
                        gamma=p.gamma) if p.normalize_reward else venv
     lr: Any = LinearSchedule(p.learning_rate, 0.0, 1.0) if p.linear_lr else p.learning_rate
@@ -196,10 +204,19 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
         policy_kwargs={"net_arch": policy_net_arch(cfg.net_arch),
                        "activation_fn": ACTIVATIONS[cfg.activation], "obs_mean": mean.tolist(),
                        "obs_std": std.tolist(), "fixed_std": list(p.fixed_std)},
-        tensorboard_log=str(run_dir / "tb"), seed=cfg.seed, device="cpu", verbose=0)
+        tensorboard_log=tensorboard, seed=cfg.seed, device="cpu", verbose=0)
     if warm is not None:
         model.policy.load_state_dict(warm["state_dict"])
         model.policy.set_fixed_std(list(p.fixed_std))
+    return model
+
+
+def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """The PPO run; returns what the model card needs."""
+    p = cfg.ppo
+    t0 = time.perf_counter()
+    venv = make_env(cfg, setup)
+    model = make_model(cfg, setup, venv, str(run_dir / "tb"))
     venv.seed(cfg.seed * TRAIN_SEED_STRIDE)
 
     sc = setup.scenario
@@ -223,7 +240,7 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
     progress_cb = ProgressCallback(p.total_steps, run_dir / "progress.jsonl", show_bar=progress)
     callbacks = [progress_cb, validation, CheckpointEvery(cfg.checkpoint_every_steps, ckpt_dir, state),
                  CriticWarmup(p.critic_warmup_rollouts)]
-    if warm is not None:
+    if p.warm_start:
         callbacks.append(ValidateAtStart(validation))  # the warm start itself is a candidate
     t_train = time.perf_counter()
     model.learn(total_timesteps=p.total_steps, callback=callbacks, tb_log_name="ppo", progress_bar=False)
@@ -243,4 +260,4 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
 
 
 __all__ = ["POLICY_FILE", "BarrierNetVecEnv", "CriticWarmup", "ValidateAtStart", "load_warm_start",
-           "make_env", "train_ppo"]
+           "make_env", "make_model", "train_ppo", "warm_start_of"]

@@ -188,12 +188,59 @@ def test_selfplay_seeds_are_named_runs_with_a_spread_and_ship(tmp_path):
     assert selfplay_mod.main(argv) == 2  # exists: --overwrite or --resume
 
 
+def test_selfplay_with_a_barriernet_pursuer_learner_resumes(tmp_path, bench):
+    """BarrierNet PPO as the pursuer learner: its snapshots are BarrierNet files (the QP
+    runs in the filter with the network's gains), and its checkpoint resumes."""
+    from pe_policy.barriernet_policy import BarrierNetPolicy, is_barriernet_onnx
+
+    argv = ["selfplay_barriernet", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main([*argv, "--set", "generations=1"]) == 0
+    assert selfplay_mod.main([*argv, "--resume"]) == 0
+    run = tmp_path / "selfplay_barriernet-smoke"
+    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
+    assert [r["pursuer"]["num_timesteps"] for r in rows] == [2048, 4096]
+    for g in (1, 2):
+        assert is_barriernet_onnx(run / "generations" / f"pursuer_g{g}.onnx")
+        assert not is_barriernet_onnx(run / "generations" / f"evader_g{g}.onnx")
+    summary = json.loads((run / "selfplay.json").read_text())
+    assert summary["config"]["pursuer_learner"] == "barriernet"
+    assert summary["learner_configs"]["pursuer"]["method"] == "ppo"
+    assert isinstance(load_policy(summary["policies"]["pursuer"], bench, 0), BarrierNetPolicy)
+    xp = json.loads((run / "crossplay.jsonl").read_text().splitlines()[-1])
+    assert all(v == 0 for row in xp["violation_episodes"] for v in row)
+
+
+def test_selfplay_on_a_team_scenario_plays_the_learner_beside_its_last_export(tmp_path):
+    """pursuit_2v1: the pursuer learner's teammate is scripted PN in generation 1, then the
+    learner's own previous export; the evader learner's pool members drive both pursuers."""
+    argv = ["selfplay_2v1", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main(argv) == 0
+    run = tmp_path / "selfplay_2v1-smoke"
+    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
+    assert [r["pursuer"]["teammate"] for r in rows] == ["PN", "pursuer_g1"]
+    assert [r["evader"]["teammate"] for r in rows] == [None, None]
+    summary = json.loads((run / "selfplay.json").read_text())
+    team = load_scenario("pursuit_2v1")
+    for i in team.indices("pursuer"):  # one policy for every pursuer of the team
+        assert load_policy(summary["policies"]["pursuer"], team, i).metadata.role == "pursuer"
+    result = play(team, summary["policies"]["pursuer"], summary["policies"]["evader"], 8)
+    assert result.scenario == "pursuit_2v1" and result.violation_episodes == 0
+
+
 def test_selfplay_config_errors(capsys):
     with pytest.raises(Exception, match=r"pool\.weighting"):
         load_selfplay_config("selfplay_bench", ["pool.weighting=easy"])
     assert selfplay_mod.main(["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "role" in err[0]
+    # a pe-train config where a BarrierNet config is expected, and a BarrierNet imitation config
+    assert selfplay_mod.main(["selfplay_bench", "--set", "pursuer_learner=barriernet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pe-selfplay: error:" in err[0]
+    argv = ["selfplay_barriernet", "--set", "pursuer=barriernet_imitation_bench"]
+    assert selfplay_mod.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "method" in err[0]
 
 
 def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():

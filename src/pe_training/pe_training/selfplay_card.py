@@ -45,6 +45,13 @@ def crossplay_row(xp: CrossPlay, policy_index: int, role: str) -> dict[str, Any]
             "episodes": xp.results[0][0].episodes}
 
 
+def file_kind(card: dict[str, Any]) -> str:
+    if card["selfplay_config"].get(f"{card['role']}_learner") == "barriernet":
+        return ("a BarrierNet network: outputs u_ref and one class-K gain per barrier; the QP runs in "
+                "the safety filter with those gains, so evaluate it with `--filter all`")
+    return "the same ONNX contract as every pe-train policy"
+
+
 def render(card: dict[str, Any]) -> str:
     role = card["role"]
     win = "capture" if role == "pursuer" else "escape"
@@ -52,7 +59,7 @@ def render(card: dict[str, Any]) -> str:
     lines = [*head_lines(card),
              f"- **Role**: {role} on scenario `{card['scenario']}`, self-play against a PFSP pool "
              f"(`{card['selfplay_config']['pool']['weighting']}` weighting)",
-             f"- **File**: `{card['onnx']}` (the same ONNX contract as every pe-train policy)",
+             f"- **File**: `{card['onnx']}` ({file_kind(card)})",
              *how_trained_lines(card),
              f"- {card['steps']:,} env steps for this learner in {card['generations']} generations; "
              f"whole run {card['wall_time_s'] / 60:.1f} min",

@@ -107,15 +107,18 @@ def learner_config(sp: SelfPlayConfig, role: str) -> Any:
     """The learner's training config (a ``TrainConfig``, or a ``BarrierNetConfig`` for a
     ``barriernet`` learner) with the run's seed, name and output folder."""
     base, overrides, kind = learner_overrides(sp, role)
-    if kind == "barriernet":
-        from pe_training.barriernet.config import load_barriernet_config
+    expected = "a pe-barriernet-train config" if kind == "barriernet" else "a pe-train config"
+    try:
+        if kind == "barriernet":
+            from pe_training.barriernet.config import load_barriernet_config
 
-        cfg = load_barriernet_config(base, overrides)
-        if cfg.method != "ppo":
-            raise ConfigError(base, "method",
-                              f"a barriernet learner trains by ppo, this config by {cfg.method}")
-    else:
-        cfg = load_train_config(base, overrides)
+            cfg = load_barriernet_config(base, overrides)
+        else:
+            cfg = load_train_config(base, overrides)
+    except ConfigError as e:
+        raise ConfigError(f"{role}_learner: {kind}", role, f"needs {expected}; {e}") from e
+    if kind == "barriernet" and cfg.method != "ppo":
+        raise ConfigError(base, "method", f"a barriernet learner trains by ppo, this config by {cfg.method}")
     if cfg.role != role:
         raise ConfigError(base, "role", f"the {role} learner's config trains the {cfg.role}")
     return cfg

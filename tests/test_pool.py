@@ -65,6 +65,62 @@ def test_each_member_drives_its_own_envs_in_one_call_per_step():
     assert len(slow.calls) == len(fast.calls) == 6
 
 
+class GainedEvader(ConstantEvader):
+    """A member that chooses its own filter gains (as a BarrierNet policy does)."""
+
+    def __init__(self, v: float, gain: float) -> None:
+        super().__init__(v)
+        self.gain = gain
+
+    def gains(self, view) -> np.ndarray:
+        m = view.obstacles.shape[1]
+        return np.full((view.pose.shape[0], m + 4), self.gain)
+
+
+def test_members_choosing_their_gains_reach_the_filter_in_the_loop():
+    """The env's filter runs each pool member's robot with the member's own gains (NaN, i.e.
+    the filter's defaults, for members without), as pe-eval deploys a BarrierNet policy."""
+    from pe_training.envs import default_gains, make_action_filter
+
+    scenario = short_scenario()
+    seen = []
+    inner = make_action_filter("vcp_cbf", scenario)
+
+    def recording_filter(pose, u_nom, obstacles, n_obstacles, robot_gains=None):
+        seen.append(robot_gains)
+        return inner(pose, u_nom, obstacles, n_obstacles, robot_gains=robot_gains)
+
+    pool = OpponentPool(16, seed=0)
+    pool.set_members(["plain", "gained"], [{1: ConstantEvader(0.5)}, {1: GainedEvader(0.5, 7.5)}], [0.5, 0.5])
+    env = BatchVecEnv(scenario, 16, role="pursuer", opponent={"evader": pool.seat(1)}, seed=5,
+                      action_filter=recording_filter)
+    env.reset()
+    env.step(np.zeros((16, 2), np.float32))
+    gains = seen[-1][1]
+    gained = pool.assignment == 1
+    assert 0 < gained.sum() < 16
+    assert np.all(gains[gained] == 7.5) and np.all(np.isnan(gains[~gained]))
+    # NaN rows get the defaults; a gain of the defaults' value changes nothing
+    s = env.sim
+    u = np.zeros((16, 2, 2))
+    from pe_safety_filter.config import load_filter_config
+    from pe_safety_filter.filter import BatchSafetyFilter
+
+    batch_filter = BatchSafetyFilter(load_filter_config("vcp_cbf"), scenario)
+    same = default_gains(batch_filter, 16, s.obstacles.shape[1])[:, 1, :gains.shape[1]]
+    a, _ = inner(s.pose, u, s.obstacles, s.n_obstacles, robot_gains={1: same})
+    b, _ = inner(s.pose, u, s.obstacles, s.n_obstacles)
+    c, _ = inner(s.pose, u, s.obstacles, s.n_obstacles, robot_gains={1: np.full_like(same, np.nan)})
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(c, b)
+    own = np.random.default_rng(0).uniform(0.5, 8.0, same.shape)  # forwarded as the robot's gains
+    full = default_gains(batch_filter, 16, s.obstacles.shape[1])
+    full[:, 1, :own.shape[1]] = own
+    d, _ = inner(s.pose, u, s.obstacles, s.n_obstacles, robot_gains={1: own})
+    e, _ = batch_filter.filter(s.pose, u, s.obstacles, s.n_obstacles, gains=full)
+    np.testing.assert_array_equal(d, e)
+
+
 def test_draws_follow_the_probabilities_and_new_episodes_redraw():
     a, b = ConstantEvader(0.2), ConstantEvader(0.8)
     env, pool = pooled_env([a, b], [0.25, 0.75], num_envs=400, steps=3)

@@ -40,7 +40,9 @@ def controller(source: str, scenario: Scenario, index: int) -> str | Callable[[A
     kind = source[len(SCRIPTED_PREFIX):] if source.startswith(SCRIPTED_PREFIX) else source
     if kind in KINDS:
         return kind
-    return load_policy(source, scenario, index).act
+    policy = load_policy(source, scenario, index)
+    # A policy choosing its own filter gains (BarrierNet) stays whole: the env's filter asks it.
+    return policy if callable(getattr(policy, "gains", None)) else policy.act
 
 
 class FilteredController:
@@ -59,7 +61,9 @@ class FilteredController:
             self._u = np.zeros((*view.pose.shape[:2], 2))
         self._u[:] = 0.0
         self._u[:, self.index] = command
-        u_safe, _ = self.action_filter(view.pose, self._u, view.obstacles, view.n_obstacles)
+        gains = getattr(self.inner, "gains", None)
+        extra = {"robot_gains": {self.index: gains(view)}} if callable(gains) else {}
+        u_safe, _ = self.action_filter(view.pose, self._u, view.obstacles, view.n_obstacles, **extra)
         return np.asarray(u_safe)[:, self.index].copy()
 
 
@@ -79,15 +83,37 @@ def group_controllers(source: str | None, scenario: Scenario, indices: list[int]
     return out
 
 
+def default_gains(batch_filter: Any, n_batch: int, max_obstacles: int) -> np.ndarray:
+    """Gains (B, N, M + 4 + K) (1/s) for ``BatchSafetyFilter.filter``: the filter config's
+    per-kind defaults (obstacles, walls, teammates) for every robot."""
+    c = batch_filter.config
+    row = np.concatenate([np.full(max_obstacles, c.gain_obstacle), np.full(4, c.gain_wall),
+                          np.full(batch_filter.max_teammates, c.gain_teammate)])
+    return np.broadcast_to(row, (n_batch, len(batch_filter.radius), row.size)).copy()
+
+
+def put_robot_gains(gains: np.ndarray, robot_gains: dict[int, np.ndarray], defaults: np.ndarray) -> None:
+    """Write each robot's own gains (B, G) into ``gains`` (B, N, >= G), the defaults where NaN."""
+    for i, g in robot_gains.items():
+        w = g.shape[1]
+        gains[:, i, :w] = np.where(np.isnan(g), defaults[:, i, :w], g)
+
+
 def make_action_filter(config_name: str, scenario: Scenario, robots: list[int] | None = None):
-    """``BatchSafetyFilter.filter`` bound to its config, as the envs' ``action_filter``."""
+    """``BatchSafetyFilter.filter`` bound to its config, as the envs' ``action_filter``;
+    robots whose controllers choose their own gains (``robot_gains``) get them."""
     from pe_safety_filter.config import load_filter_config
     from pe_safety_filter.filter import BatchSafetyFilter
 
     batch_filter = BatchSafetyFilter(load_filter_config(config_name), scenario)
 
-    def action_filter(pose, u_nom, obstacles, n_obstacles):
-        return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, robots=robots)
+    def action_filter(pose, u_nom, obstacles, n_obstacles, robot_gains=None):
+        gains = None
+        if robot_gains:
+            defaults = default_gains(batch_filter, pose.shape[0], obstacles.shape[1])
+            gains = defaults.copy()
+            put_robot_gains(gains, robot_gains, defaults)
+        return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=robots)
 
     return action_filter
 
@@ -121,5 +147,5 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) 
         correction_penalty=cfg.filter.correction_penalty)
 
 
-__all__ = ["TRAIN_SEED_STRIDE", "apply_shaping", "controller", "learner_index", "make_action_filter",
-           "make_vec_env", "training_scenario"]
+__all__ = ["TRAIN_SEED_STRIDE", "apply_shaping", "controller", "default_gains", "learner_index",
+           "make_action_filter", "make_vec_env", "put_robot_gains", "training_scenario"]

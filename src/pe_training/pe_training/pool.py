@@ -105,6 +105,21 @@ class OpponentPool:
             out[rows] = self.members[m][robot](sub)
         return out
 
+    def gains(self, robot: int, view: WorldView) -> np.ndarray | None:
+        """Filter gains (B, G) of opponent robot ``robot`` from the members that choose their
+        own (NaN rows for the others), or None when no member in play does."""
+        out = None
+        for m in np.unique(self.assignment).tolist():
+            gains = getattr(self.members[m][robot], "gains", None)
+            if not callable(gains):
+                continue
+            rows = np.flatnonzero(self.assignment == m)
+            g = gains(view if rows.size == view.pose.shape[0] else slice_view(view, rows))
+            if out is None:
+                out = np.full((view.pose.shape[0], g.shape[1]), np.nan)
+            out[rows] = g
+        return out
+
     def seat(self, robot: int) -> PoolSeat:
         return PoolSeat(self, robot)
 
@@ -118,6 +133,9 @@ class PoolSeat:
 
     def __call__(self, view: WorldView) -> np.ndarray:
         return self.pool.act(self.robot, view)
+
+    def gains(self, view: WorldView) -> np.ndarray | None:
+        return self.pool.gains(self.robot, view)
 
 
 class PoolStats(BaseCallback):

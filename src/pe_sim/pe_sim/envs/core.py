@@ -42,8 +42,14 @@ from pe_sim.observation import ObservationBuilder, ObservationSpec
 from pe_sim.scenario import Scenario, load_scenario, parse_scenario
 from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
+#: A non-learning robot's policy: commands (B, 2) for a batch of world states. A controller
+#: may also have ``gains(view) -> (B, G) | None``: the class-K gains (1/s, the filter's
+#: constraint order, NaN where the filter's default applies) its robot's filter is to use,
+#: as a BarrierNet policy has.
 Controller = Callable[[WorldView], np.ndarray]
-ActionFilter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, Any]]
+#: ``(pose, u_nom, obstacles, n_obstacles) -> (u_safe, stats)``; called with
+#: ``robot_gains={robot index: gains (B, G)}`` when some controller has gains.
+ActionFilter = Callable[..., tuple[np.ndarray, Any]]
 ControllerSpec = str | Controller | Mapping[str, str | Controller] | None
 ScenarioLike = str | Path | Scenario | Mapping[str, Any]
 
@@ -285,13 +291,25 @@ class LearnerBatch:
             cmd[:, i] = controller(self.view)
         return cmd
 
+    def controller_gains(self) -> dict[int, np.ndarray]:
+        """The filter gains of the controllers that choose their own (robot index -> (B, G))."""
+        out = {}
+        for i, controller in self.controllers.items():
+            gains = getattr(controller, "gains", None)
+            g = gains(self.view) if callable(gains) else None
+            if g is not None:
+                out[i] = g
+        return out
+
     def step(self, actions: np.ndarray, auto_reset: bool = True) -> BatchStep:
         """Advance all B episodes with the learners' normalised actions (B, L, 2)."""
         u_nom = self.nominal_commands(actions)
         correction, stats = None, None
         if self.action_filter is not None:
             s = self.sim
-            u_safe, stats = self.action_filter(s.pose, u_nom.copy(), s.obstacles, s.n_obstacles)
+            robot_gains = self.controller_gains()
+            extra = {"robot_gains": robot_gains} if robot_gains else {}
+            u_safe, stats = self.action_filter(s.pose, u_nom.copy(), s.obstacles, s.n_obstacles, **extra)
             u_safe = np.asarray(u_safe, dtype=np.float64)
             diff = (u_safe[:, self.learners] - u_nom[:, self.learners]) / self._learner_scale
             correction = np.sqrt(np.einsum("bld,bld->bl", diff, diff))

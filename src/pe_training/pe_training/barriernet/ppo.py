@@ -48,7 +48,13 @@ from pe_training.barriernet.config import BarrierNetConfig
 from pe_training.barriernet.network import BarrierNetActorCritic, policy_net_arch
 from pe_training.barriernet.rollout import Setup, collect, evaluate, observation_stats
 from pe_training.callbacks import CheckpointEvery, ProgressCallback, ValidationCallback
-from pe_training.envs import TRAIN_SEED_STRIDE, group_controllers, training_scenario
+from pe_training.envs import (
+    TRAIN_SEED_STRIDE,
+    default_gains,
+    group_controllers,
+    put_robot_gains,
+    training_scenario,
+)
 from pe_training.run import CHECKPOINT_DIR, Checkpoint
 
 POLICY_FILE = "policy.pt"
@@ -80,16 +86,14 @@ class BarrierNetVecEnv(BatchVecEnv):
                          k_obstacles=k_obstacles, action_filter=self._filter, filter_robots="all",
                          correction_penalty=correction_penalty)
         self.action_space = spaces.Box(-1.0, 1.0, (2 + layout.size,), np.float32)
-        fc = filter_config
-        m = self.sim.obstacles.shape[1]
-        k = self.batch_filter.max_teammates
-        row = np.concatenate([np.full(m, fc.gain_obstacle), np.full(4, fc.gain_wall),
-                              np.full(k, fc.gain_teammate)])
-        self._gains = np.broadcast_to(row, (num_envs, scenario.num_robots, row.size)).copy()
-        self._default_obstacle_gain = fc.gain_obstacle
+        self._defaults = default_gains(self.batch_filter, num_envs, self.sim.obstacles.shape[1])
+        self._gains = self._defaults.copy()
+        self._default_obstacle_gain = filter_config.gain_obstacle
         self.last_gains: np.ndarray | None = None
 
-    def _filter(self, pose, u_nom, obstacles, n_obstacles):
+    def _filter(self, pose, u_nom, obstacles, n_obstacles, robot_gains=None):
+        if robot_gains:  # opponents or teammates that choose their own gains
+            put_robot_gains(self._gains, robot_gains, self._defaults)
         return self.batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=self._gains)
 
     def step_async(self, actions: np.ndarray) -> None:

@@ -30,6 +30,9 @@ model cards (each evaluated on the pursuer config's ``final_eval.episodes`` held
 episodes against its role's reference opponents and the other side's final policy),
 ``crossplay.png`` and ``selfplay.json``.
 
+Each learner is an SB3 PPO set up from a ``pe-train`` config, or from a BarrierNet PPO
+config (``pursuer_learner: barriernet``; see :mod:`pe_training.selfplay_learner`).
+
 Teams (e.g. ``pursuit_2v1``): each learner drives the first robot of its role; its
 teammates run the learner's latest export (the learner config's ``teammate``, or the
 role's scripted default, before the first export), so the shipped team is one policy on
@@ -94,6 +97,8 @@ from pe_training.sweep import spread
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
 #: disjoint from training seeds and from pe-eval's test seeds.
 CROSSPLAY_SEED_OFFSET = 100_000_000
+
+
 class MatchCache:
     """Cross-play results by (pursuer, evader) source: each pair is played once, and kept
     in ``path`` (JSON lines) when given, so a resumed run does not replay it."""

@@ -225,6 +225,13 @@ def test_selfplay_on_a_team_scenario_plays_the_learner_beside_its_last_export(tm
         assert load_policy(summary["policies"]["pursuer"], team, i).metadata.role == "pursuer"
     result = play(team, summary["policies"]["pursuer"], summary["policies"]["evader"], 8)
     assert result.scenario == "pursuit_2v1" and result.violation_episodes == 0
+    # a best response to the team: an evader trained on the team's own scenario
+    argv = [summary["policies"]["pursuer"], "--smoke", "--steps", "2048", "--episodes", "8",
+            "--cache", str(tmp_path / "exploit"), "--no-progress", "--json", str(tmp_path / "br.json")]
+    assert exploit_mod.main(argv) == 0
+    report = json.loads((tmp_path / "br.json").read_text())
+    assert report["scenario"] == "pursuit_2v1" and report["best_response"]["role"] == "evader"
+    assert all(row["violation_episodes"] == 0 for row in report["rows"])
 
 
 def test_selfplay_config_errors(capsys):

@@ -172,7 +172,7 @@ CASES = [
     ("pe-selfplay", ["selfplay_bench", "--set", "generation=2"], ["did you mean 'generations'"]),
     ("pe-selfplay", ["selfplay_bench", "--set", "pursuer=evader_bench_pn_filter"], ["trains the evader"]),
     ("pe-selfplay", ["selfplay_bench", "--set", "pursuer_set=[scenario=pursuit_2v1]"],
-     ["one pursuer and one evader"]),
+     ["different scenarios"]),
     ("pe-plot", ["{tmp}/missing.jsonl", "--seed", "-3"], ["--seed", "must be in [0, 2**63)"]),
     ("pe-play", ["{tmp}/missing.jsonl"], ["missing.jsonl"]),
     ("pe-play", ["--scenario", "bench_1v1_flee", "-o", "{tmp}/ep.avi"], ["ep.avi", ".gif or an .mp4"]),

@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from pe_sim.cli import UserError, console_main
+from pe_sim.config_reader import ConfigError
 from pe_sim.config_schema import from_data
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.jobs import Job, add_ray_argument, run_jobs, seed_list
@@ -303,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_learners(sp: SelfPlayConfig) -> None:
+    """Both learners' configs load, train on one scenario, and it has both roles."""
+    scenarios = {role: training_scenario(learner_config(sp, role)) for role in ROLES}
+    names = {role: sc.name for role, sc in scenarios.items()}
+    if names["pursuer"] != names["evader"]:
+        raise ConfigError("<self-play config>", "pursuer_set/evader_set",
+                          f"the learners train on different scenarios ({names}); self-play needs one")
+    check_both_roles(scenarios["pursuer"])
+
+
 def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[str, Any]:
     """One self-play run as a job (:mod:`pe_sim.jobs`), brought to its end from wherever it
     stopped: a finished run's summary is reused, an unfinished one resumes after its last
@@ -357,8 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         sp.name += "-smoke"
         sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE[sp.pursuer_learner]]
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE[sp.evader_learner]]
-    for role in ROLES:
-        check_both_roles(training_scenario(learner_config(sp, role)))
+    check_learners(sp)
     runs = seed_configs(sp, args.seeds)
     for run in runs:
         if run.run_dir.exists() and any(run.run_dir.iterdir()):

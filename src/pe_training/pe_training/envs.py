@@ -106,13 +106,16 @@ def make_action_filter(config_name: str, scenario: Scenario, robots: list[int] |
     from pe_safety_filter.filter import BatchSafetyFilter
 
     batch_filter = BatchSafetyFilter(load_filter_config(config_name), scenario)
+    defaults: dict[tuple[int, int], np.ndarray] = {}  # by (batch size, obstacle slots)
 
     def action_filter(pose, u_nom, obstacles, n_obstacles, robot_gains=None):
         gains = None
         if robot_gains:
-            defaults = default_gains(batch_filter, pose.shape[0], obstacles.shape[1])
-            gains = defaults.copy()
-            put_robot_gains(gains, robot_gains, defaults)
+            shape = (pose.shape[0], obstacles.shape[1])
+            if shape not in defaults:
+                defaults[shape] = default_gains(batch_filter, *shape)
+            gains = defaults[shape].copy()
+            put_robot_gains(gains, robot_gains, defaults[shape])
         return batch_filter.filter(pose, u_nom, obstacles, n_obstacles, gains=gains, robots=robots)
 
     return action_filter

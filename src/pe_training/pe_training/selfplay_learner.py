@@ -68,7 +68,6 @@ class Learner:
     opponent_filter: str | None = None
     teammates: list[int] = field(default_factory=list)
     first_callbacks: list[BaseCallback] = field(default_factory=list)
-    steps_per_s: list[float] = field(default_factory=list)
 
 
 class BudgetSchedule:
@@ -144,8 +143,7 @@ def restore(checkpoint: Checkpoint, env: Any, wrap: Callable[[Any], Any], tensor
     return model
 
 
-def make_ppo_learner(sp: SelfPlayConfig, cfg: TrainConfig, role: str, tensorboard: str,
-                     checkpoint: Checkpoint | None) -> Learner:
+def make_ppo_learner(cfg: TrainConfig, role: str, tensorboard: str, checkpoint: Checkpoint | None) -> Learner:
     scenario = training_scenario(cfg)
     index = learner_index(cfg, scenario)
     venv = make_vec_env(cfg, scenario)
@@ -165,10 +163,9 @@ def make_ppo_learner(sp: SelfPlayConfig, cfg: TrainConfig, role: str, tensorboar
     return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool), export, opponent_filter)
 
 
-def make_barriernet_learner(sp: SelfPlayConfig, cfg: Any, role: str, tensorboard: str,
-                            checkpoint: Checkpoint | None) -> Learner:
+def make_barriernet_learner(cfg: Any, role: str, tensorboard: str, checkpoint: Checkpoint | None) -> Learner:
     from pe_training.barriernet.export import export_barriernet
-    from pe_training.barriernet.ppo import CriticWarmup, make_env
+    from pe_training.barriernet.ppo import CriticWarmup, make_env, wrap_reward_normalize
     from pe_training.barriernet.ppo import make_model as make_barriernet_model
     from pe_training.barriernet.rollout import Setup
 
@@ -183,13 +180,7 @@ def make_barriernet_learner(sp: SelfPlayConfig, cfg: Any, role: str, tensorboard
         if cfg.ppo.warm_start:
             first.append(CriticWarmup(cfg.ppo.critic_warmup_rollouts))
     else:
-        p = cfg.ppo
-
-        def wrap(env: Any) -> Any:
-            return VecNormalize(env, training=True, norm_obs=False, norm_reward=True,
-                                gamma=p.gamma) if p.normalize_reward else env
-
-        model = restore(checkpoint, venv, wrap, tensorboard)
+        model = restore(checkpoint, venv, lambda env: wrap_reward_normalize(cfg, env), tensorboard)
     extra = {"filter": setup.filter_config.to_dict(), "method": cfg.method, "config_hash": cfg.config_hash()}
 
     def export(path: Path) -> Path:
@@ -206,7 +197,7 @@ def make_learner(sp: SelfPlayConfig, role: str, tensorboard: str, checkpoint: Ch
     statistics and the next training episode seed)."""
     cfg = learner_config(sp, role)
     build = make_barriernet_learner if sp.learner_kind(role) == "barriernet" else make_ppo_learner
-    learner = build(sp, cfg, role, tensorboard, checkpoint)
+    learner = build(cfg, role, tensorboard, checkpoint)
     check_both_roles(learner.scenario)
     learner.teammates = [i for i in learner.scenario.indices(role) if i != learner.index]
     next_seed = cfg.seed * TRAIN_SEED_STRIDE if checkpoint is None else int(checkpoint.state()["next_seed"])

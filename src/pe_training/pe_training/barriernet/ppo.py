@@ -185,6 +185,14 @@ def warm_start_of(cfg: BarrierNetConfig) -> dict[str, Any] | None:
     return warm
 
 
+def wrap_reward_normalize(cfg: BarrierNetConfig, venv: Any) -> Any:
+    """``venv`` with SB3's reward normalisation when the config asks for it (observations
+    are normalised inside the policy)."""
+    p = cfg.ppo
+    return VecNormalize(venv, training=True, norm_obs=False, norm_reward=True,
+                        gamma=p.gamma) if p.normalize_reward else venv
+
+
 def make_model(cfg: BarrierNetConfig, setup: Setup, venv: BarrierNetVecEnv, tensorboard: str) -> PPO:
     """The SB3 PPO model on ``venv`` (reward-normalised as the config says), with the warm
     start's network loaded, or observation statistics from expert episodes without one."""
@@ -198,8 +206,7 @@ def make_model(cfg: BarrierNetConfig, setup: Setup, venv: BarrierNetVecEnv, tens
         data, _ = collect(setup, cfg.imitation.expert, cfg.seed * TRAIN_SEED_STRIDE + 9_000_000,
                           p.stats_episodes, min(p.stats_episodes, 200))
         mean, std = observation_stats(data)
-    env = VecNormalize(venv, training=True, norm_obs=False, norm_reward=p.normalize_reward,
-                       gamma=p.gamma) if p.normalize_reward else venv
+    env = wrap_reward_normalize(cfg, venv)
     lr: Any = LinearSchedule(p.learning_rate, 0.0, 1.0) if p.linear_lr else p.learning_rate
     model = PPO(
         BarrierNetActorCritic, env, learning_rate=lr, n_steps=p.n_steps, batch_size=p.batch_size,
@@ -264,4 +271,4 @@ def train_ppo(cfg: BarrierNetConfig, setup: Setup, run_dir: Path, progress: bool
 
 
 __all__ = ["POLICY_FILE", "BarrierNetVecEnv", "CriticWarmup", "ValidateAtStart", "load_warm_start",
-           "make_env", "make_model", "train_ppo", "warm_start_of"]
+           "make_env", "make_model", "train_ppo", "warm_start_of", "wrap_reward_normalize"]

@@ -6,6 +6,7 @@ prints the metrics table and writes one JSON line per episode
 end) and the summary (``summary.json``, with the scenario's content hash and each
 policy file's SHA-256) to ``--out``. The folder is checked writable before any
 episode is played; Ctrl-C keeps the finished episodes and writes their summary.
+A scenario with variants (evader speeds, arena sizes) plays ``--episodes`` in each.
 
     pe-eval --scenario bench_1v1_flee --episodes 1000 \\
         --pursuer scripted:proportional_navigation --evader scripted:flee --filter all
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     title = f"scenario {scenario.name} ({identity['scenario_hash']})"
     stream = RecordStream(out / "episodes.jsonl")
     kept = stream.records
-    with stream, progress_bar(args.episodes, "pe-eval", disable=True if args.no_progress else None) as bar:
+    total = args.episodes * len(scenario.variants_of())
+    with stream, progress_bar(total, "pe-eval", disable=True if args.no_progress else None) as bar:
 
         def on_record(record: EpisodeRecord) -> None:
             stream.write(record)
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = _write_summary(out, result.summary, time.perf_counter() - start)
     last_seed = args.seed + args.episodes - 1
     print(format_summary(summary, f"{title}, seeds {args.seed}..{last_seed}"))
+    for name, part in summary.get("variants", {}).items():
+        print(f"  {name:<36} capture {100 * part['capture_rate']:5.1f} %")
     steps = sum(r.steps for r in result.records)
     print(f"\n{len(result.records)} episodes, {steps} steps in {summary['wall_time_s']:.1f} s; "
           f"records in {out}/")

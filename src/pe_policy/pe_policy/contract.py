@@ -79,15 +79,18 @@ class Envelope:
 
     @classmethod
     def of(cls, scenario: Any) -> Envelope:
-        """The envelope a :class:`pe_sim.scenario.Scenario` spans."""
+        """The envelope a :class:`pe_sim.scenario.Scenario` spans, over all its variants
+        (speed bounds over every variant's robots; the arena of the largest variant)."""
         o = scenario.obstacles
         radii = [r for _, _, r in o.fixed] + (list(o.radius) if o.count[1] > 0 else [])
-        v = [r.v_max for r in scenario.robots]
-        w = [r.omega_max for r in scenario.robots]
+        variants = scenario.variants_of()
+        v = [r.v_max for s in variants for r in s.robots]
+        w = [r.omega_max for s in variants for r in s.robots]
+        largest = max(variants, key=lambda s: s.arena_width * s.arena_height)
         return cls(obstacle_count=(len(o.fixed) + o.count[0], o.max_count),
                    obstacle_radius=(min(radii), max(radii)) if radii else (0.0, 0.0),
                    v_max=(min(v), max(v)), omega_max=(min(w), max(w)),
-                   arena=(scenario.arena_width, scenario.arena_height))
+                   arena=(largest.arena_width, largest.arena_height))
 
     def to_dict(self) -> dict[str, list[float]]:
         return {k: list(v) for k, v in vars(self).items()}

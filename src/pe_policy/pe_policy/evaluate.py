@@ -150,7 +150,8 @@ def build_players(scenario: Scenario, by_role: Mapping[str, str], *, robots: Seq
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What :func:`evaluate` played: records in seed order and their summary."""
+    """What :func:`evaluate` played: records in seed order (variant by variant) and their
+    summary."""
 
     scenario: Scenario
     records: list[EpisodeRecord]
@@ -177,17 +178,24 @@ def evaluate(
     ``filter`` behind the VCP-CBF filter of ``filter_config``. ``on_record`` is called
     with each record as its episode finishes (completion order). A learned policy whose
     operating envelope ``scenario`` leaves is a warning, or a :class:`UserError` when
-    ``strict``."""
+    ``strict``. A scenario with variants (evader speeds, arena sizes) plays the same seeds
+    in every variant, one after another; the summary adds each variant's under ``variants``."""
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
-    players = build_players(scenario, by_role, robots=robots, filter=filter, filter_config=filter_config,
-                            strict=strict)
-    names = players.names
-    records = run_episodes(scenario, players.actors, episodes, seed=seed, num_envs=num_envs,
-                           action_filter=players.action_filter, filtered_robots=players.filtered,
-                           policy_names=names, filter_gains=players.filter_gains, on_record=on_record)
+    variants = scenario.variants_of()
+    records: list[EpisodeRecord] = []
+    for variant in variants:
+        players = build_players(variant, by_role, robots=robots, filter=filter,
+                                filter_config=filter_config, strict=strict)
+        names = players.names
+        records += run_episodes(variant, players.actors, episodes, seed=seed, num_envs=num_envs,
+                                action_filter=players.action_filter, filtered_robots=players.filtered,
+                                policy_names=names, filter_gains=players.filter_gains, on_record=on_record)
     sources = policy_sources(scenario, by_role, robots)
     summary = summarize(records)
+    if len(variants) > 1:
+        summary["variants"] = {v.name: summarize([r for r in records if r.scenario == v.name])
+                               for v in variants}
     summary.update(scenario=scenario.name, seed=seed, policies=dict(
         zip([r.name for r in scenario.robots], names, strict=True)), **provenance(scenario, sources))
     return Evaluation(scenario, records, summary, names)

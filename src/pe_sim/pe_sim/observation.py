@@ -4,7 +4,8 @@ A policy carries the :class:`ObservationSpec` it was trained with; whoever runs
 it builds the spec for the situation at hand and refuses a mismatch
 (:meth:`ObservationSpec.check_compatible`). Everything is in the observing
 robot's body frame (x forward, y left) and lengths are divided by
-``length_scale`` (metres, the arena's larger half-size), so values are O(1).
+``length_scale`` (metres: the scenario's ``length_scale``, by default the arena's larger
+half-size), so values are O(1).
 
 Layout, in order:
 
@@ -97,7 +98,7 @@ class ObservationSpec:
             name=OBS_NAME, version=OBS_VERSION,
             n_opponents=scenario.num_robots - same, n_teammates=same - 1,
             k_obstacles=k_obstacles,
-            length_scale=max(scenario.half_width, scenario.half_height),
+            length_scale=scenario.observation_length_scale,
         )
 
 

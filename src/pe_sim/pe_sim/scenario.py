@@ -7,6 +7,7 @@ centred at the origin. A scenario is loaded from ``config/scenarios/<name>.yaml`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,6 +30,10 @@ PLACEMENT_PROBE_EPISODES = 64
 #: A scenario whose random parts cannot be placed in more than this fraction of the probe
 #: episodes is refused; rarer misses are a warning.
 REFUSE_FRACTION = 0.25
+#: Bounds of a scenario's variants: the arena scale factor, and how many variants (each
+#: plays training episode seeds of its own block, see ``pe_sim.envs.concat``).
+MAX_ARENA_SCALE = 10.0
+MAX_VARIANTS = 10
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,26 @@ class RewardSpec:
 
 
 @dataclass(frozen=True)
+class VariantSpec:
+    """The operating envelope beyond obstacles: training spreads its envs over every
+    combination of an evader speed ratio and an arena scale (each list empty: the file's
+    own value only). Each combination is a scenario of its own (:meth:`Scenario.variants`)
+    with the base scenario's observation length scale, so one policy observes them all."""
+
+    evader_speed_ratio: tuple[float, ...] = setting(
+        (), min=0.0, min_exclusive=True, max=MAX_SPEED,
+        help="every evader's v_max as a multiple of the fastest pursuer's v_max")
+    arena_scale: tuple[float, ...] = setting(
+        (), min=0.0, min_exclusive=True, max=MAX_ARENA_SCALE,
+        help="factors on the arena's width and height (obstacles and starts keep their sizes and margins)")
+
+    @property
+    def count(self) -> int:
+        """Scenarios in the envelope (1 without variants)."""
+        return max(1, len(self.evader_speed_ratio)) * max(1, len(self.arena_scale))
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A scenario file: every key of ``config/scenarios/*.yaml`` is a field here
     (``docs/scenarios.md`` is generated from these fields)."""
@@ -135,6 +160,12 @@ class Scenario:
     obstacles: ObstacleSpec = setting(default_factory=ObstacleSpec, help="obstacles")
     start: StartSpec = setting(default_factory=StartSpec, help="start-state distribution")
     reward: RewardSpec = setting(default_factory=RewardSpec, help="reward weights (training)")
+    variants: VariantSpec = setting(default_factory=VariantSpec,
+                                    help="evader speeds and arena sizes training spreads over")
+    length_scale: float | None = setting(
+        None, min=0.0, min_exclusive=True,
+        help="the observation's length scale (m): lengths are divided by it; default the arena's "
+             "larger half-size")
     source: str = setting("<code>", internal=True)
 
     @property
@@ -156,6 +187,33 @@ class Scenario:
     @property
     def half_height(self) -> float:
         return 0.5 * self.arena_height
+
+    @property
+    def observation_length_scale(self) -> float:
+        """The length (m) observations divide lengths by: ``length_scale``, or the arena's
+        larger half-size."""
+        return self.length_scale or max(self.half_width, self.half_height)
+
+    def variants_of(self) -> tuple[Scenario, ...]:
+        """The scenarios of ``variants`` (just this one without): every evader speed ratio
+        with every arena scale, in that nesting order, named ``<name>@v<ratio>a<scale>``;
+        each keeps this scenario's observation length scale and has no variants itself."""
+        spec = self.variants
+        if spec.count == 1 and not spec.evader_speed_ratio and not spec.arena_scale:
+            return (self,)
+        fastest = max(r.v_max for r in self.robots if r.role == "pursuer")
+        out = []
+        for ratio in spec.evader_speed_ratio or (None,):
+            for scale in spec.arena_scale or (1.0,):
+                robots = tuple(
+                    dataclasses.replace(r, v_max=ratio * fastest) if ratio and r.role == "evader" else r
+                    for r in self.robots)
+                arena = Arena(self.arena_width * scale, self.arena_height * scale)
+                label = (f"v{ratio:g}" if ratio else "") + f"a{scale:g}"
+                out.append(dataclasses.replace(
+                    self, name=f"{self.name}@{label}", robots=robots, arena=arena,
+                    variants=VariantSpec(), length_scale=self.observation_length_scale))
+        return tuple(out)
 
     def indices(self, role: str) -> tuple[int, ...]:
         return tuple(i for i, r in enumerate(self.robots) if r.role == role)
@@ -179,6 +237,9 @@ class Scenario:
         data = self.to_dict()
         for key in ("name", "description"):
             data.pop(key)
+        for key, default in (("variants", to_data(VariantSpec())), ("length_scale", None)):
+            if data.get(key) == default:  # keys added later: unchanged hashes where unused
+                data.pop(key)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -202,10 +263,27 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 def parse_scenario(data: dict[str, Any], source: str = "<dict>") -> Scenario:
     """Validate a scenario mapping; errors name ``source``, the key and the reason."""
     scenario = from_data(Scenario, data, source, internal={"source": source})
-    check_robots(scenario)
-    check_geometry(scenario)
-    check_placement(scenario)
+    check_variants(scenario)
+    for variant in scenario.variants_of():
+        try:
+            check_robots(variant)
+            check_geometry(variant)
+            check_placement(variant)
+        except ConfigError as e:
+            if variant is scenario:
+                raise
+            raise ConfigError(scenario.source, e.key, f"in variant {variant.name} (arena "
+                              f"{variant.arena_width:g} x {variant.arena_height:g} m): "
+                              f"{str(e).split(': ', 2)[-1]}") from None
     return scenario
+
+
+def check_variants(scenario: Scenario) -> None:
+    """At most :data:`MAX_VARIANTS` variants."""
+    if scenario.variants.count > MAX_VARIANTS:
+        raise ConfigError(scenario.source, "variants",
+                          f"{scenario.variants.count} combinations of evader_speed_ratio and arena_scale; "
+                          f"at most {MAX_VARIANTS}")
 
 
 def check_robots(scenario: Scenario) -> None:

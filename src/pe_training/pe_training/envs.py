@@ -11,6 +11,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from pe_policy.policy import SCRIPTED_PREFIX, load_policy
+from pe_sim.config_reader import ConfigError
+from pe_sim.envs.concat import ConcatVecEnv
 from pe_sim.envs.core import resolve_learner
 from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.scenario import Scenario, load_scenario
@@ -132,8 +134,27 @@ def apply_shaping(cfg: TrainConfig, venv: BatchVecEnv) -> VecEnv:
     return shaped
 
 
-def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) -> BatchVecEnv:
-    """The training VecEnv (no normalisation wrapper): ``num_envs`` episodes in one batch."""
+def make_training_env(cfg: TrainConfig, scenario: Scenario) -> VecEnv:
+    """The training VecEnv with the config's shaping (no normalisation wrapper), seeded with
+    the config's training seeds: ``num_envs`` episodes in one batch, or, for a scenario
+    with variants, split evenly over one batch per variant (:class:`ConcatVecEnv`)."""
+    variants = scenario.variants_of()
+    if len(variants) == 1:
+        return apply_shaping(cfg, make_vec_env(cfg, scenario))
+    if cfg.num_envs < len(variants):
+        raise ConfigError(cfg.scenario, "variants", f"{len(variants)} variants need num_envs >= "
+                                                    f"{len(variants)}, got {cfg.num_envs}")
+    sizes = np.diff(np.linspace(0, cfg.num_envs, len(variants) + 1).round().astype(int))
+    venv = ConcatVecEnv([apply_shaping(cfg, make_vec_env(cfg, v, num_envs=int(n)))
+                         for v, n in zip(variants, sizes, strict=True)])
+    venv.seed(cfg.seed * TRAIN_SEED_STRIDE)
+    return venv
+
+
+def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None,
+                 num_envs: int | None = None) -> BatchVecEnv:
+    """A training batch of ``scenario`` (no shaping, no normalisation wrapper): ``num_envs``
+    (default the config's) episodes in one batch."""
     index = learner_index(cfg, scenario)
     role = scenario.robots[index].role
     opponents = [i for i, r in enumerate(scenario.robots) if r.role != role]
@@ -142,7 +163,7 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) 
     # In the loop, the filter already covers every robot; otherwise optionally the opponents.
     opponent_filter = cfg.filter.config if cfg.filter.opponents and not cfg.filter.in_loop else None
     return BatchVecEnv(
-        scenario, cfg.num_envs, robot=scenario.robots[index].name,
+        scenario, num_envs or cfg.num_envs, robot=scenario.robots[index].name,
         opponent=group_controllers(cfg.opponent, scenario, opponents, opponent_filter),
         teammate=group_controllers(cfg.teammate, scenario, teammates),
         seed=cfg.seed * TRAIN_SEED_STRIDE if seed is None else seed, k_obstacles=cfg.k_obstacles,
@@ -151,4 +172,4 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario, seed: int | None = None) 
 
 
 __all__ = ["TRAIN_SEED_STRIDE", "apply_shaping", "controller", "default_gains", "learner_index",
-           "make_action_filter", "make_vec_env", "put_robot_gains", "training_scenario"]
+           "make_action_filter", "make_training_env", "make_vec_env", "put_robot_gains", "training_scenario"]

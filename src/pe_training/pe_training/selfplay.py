@@ -312,6 +312,9 @@ def check_learners(sp: SelfPlayConfig) -> None:
         raise ConfigError("<self-play config>", "pursuer_set/evader_set",
                           f"the learners train on different scenarios ({names}); self-play needs one")
     check_both_roles(scenarios["pursuer"])
+    if len(scenarios["pursuer"].variants_of()) > 1:
+        raise ConfigError(sp.pursuer, "scenario", f"'{names['pursuer']}' has variants (evader speeds, "
+                          "arena sizes); self-play runs one scenario: train over variants with pe-train")
 
 
 def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[str, Any]:

@@ -58,10 +58,10 @@ from pe_training.activations import ACTIVATIONS
 from pe_training.callbacks import CheckpointEvery, ProgressCallback, ValidationCallback
 from pe_training.config import TrainConfig, load_train_config, smoke_overrides
 from pe_training.envs import (
-    apply_shaping,
+    TRAIN_SEED_STRIDE,
     learner_index,
     make_action_filter,
-    make_vec_env,
+    make_training_env,
     training_scenario,
 )
 from pe_training.export import export_onnx
@@ -287,26 +287,25 @@ def train(
     eval_scenario = load_scenario(cfg.scenario)
     index = learner_index(cfg, scenario)
     robot = scenario.robots[index]
-    venv = make_vec_env(cfg, scenario)
-    shaped = apply_shaping(cfg, venv)
+    venv = make_training_env(cfg, scenario)
     previous_wall = 0.0
     if ckpt is not None:
         state = ckpt.state()
         if state.get("config_hash") != cfg.config_hash():
             print(f"warning: resuming {ckpt.model} trained with config hash {state.get('config_hash')}, "
                   f"the config now hashes to {cfg.config_hash()}", file=sys.stderr)
-        model, env = ckpt.load(shaped)
+        model, env = ckpt.load(venv)
         if env is None:
-            env = wrap_normalize(cfg, shaped)
+            env = wrap_normalize(cfg, venv)
             model.set_env(env)
         env.training = True
-        venv.seed(int(state.get("next_seed", cfg.seed * 10_000_000)))
+        venv.seed(int(state.get("next_seed", cfg.seed * TRAIN_SEED_STRIDE)))
         previous_wall = float(state.get("wall_s", 0.0))
         print(f"resuming from {ckpt.model} at {model.num_timesteps:,} steps", file=sys.stderr)
     else:
-        env = wrap_normalize(cfg, shaped)
+        env = wrap_normalize(cfg, venv)
         model = make_model(cfg, env, str(run_dir / "tb"))
-        venv.seed(cfg.seed * 10_000_000)  # PPO(seed=) re-seeded the env with the bare seed
+        venv.seed(cfg.seed * TRAIN_SEED_STRIDE)  # PPO(seed=) re-seeded the env with the bare seed
     (run_dir / "run.json").write_text(json.dumps({
         "name": cfg.name, "command": command, "config_hash": cfg.config_hash(),
         "git_revision": revision,
@@ -314,7 +313,7 @@ def train(
         "resumed_from": resume}, indent=2) + "\n")
 
     def state() -> dict[str, Any]:
-        return {"num_timesteps": model.num_timesteps, "next_seed": int(venv.sim.next_seed),
+        return {"num_timesteps": model.num_timesteps, "next_seed": int(venv.next_seed),
                 "wall_s": previous_wall + time.perf_counter() - t_start, "config_hash": cfg.config_hash()}
 
     others = other_sources(cfg, eval_scenario, index)

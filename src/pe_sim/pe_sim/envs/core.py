@@ -170,7 +170,7 @@ def observation_bound(scenario: Scenario) -> float:
     ext_x, ext_y = scenario.half_width, scenario.half_height
     for x, y, r in scenario.obstacles.fixed:
         ext_x, ext_y = max(ext_x, abs(x) + r), max(ext_y, abs(y) + r)
-    length_scale = max(scenario.half_width, scenario.half_height)
+    length_scale = scenario.observation_length_scale
     return float(math.ceil(2.0 * math.hypot(ext_x, ext_y) / length_scale + 1.0))
 
 

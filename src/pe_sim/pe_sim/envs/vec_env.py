@@ -122,6 +122,11 @@ class BatchVecEnv(VecEnv):
         return self.core.sim
 
     @property
+    def next_seed(self) -> int:
+        """The next unused episode seed: ``seed(next_seed)`` continues without replaying one."""
+        return int(self.core.sim.next_seed)
+
+    @property
     def episode_seed(self) -> np.ndarray:
         return self.core.sim.episode_seed
 

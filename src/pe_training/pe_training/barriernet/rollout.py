@@ -19,6 +19,7 @@ from pe_policy.policy import load_policy
 from pe_safety_filter.config import FilterConfig, load_filter_config
 from pe_safety_filter.filter import TIER_QP, BatchSafetyFilter
 from pe_sim.batch import BatchSim
+from pe_sim.config_reader import ConfigError
 from pe_sim.evaluation import run_episodes
 from pe_sim.metrics import summarize
 from pe_sim.observation import ObservationBuilder, ObservationSpec
@@ -54,6 +55,9 @@ class Setup:
     """What training needs about the scenario, the learner and the filter."""
 
     def __init__(self, cfg: BarrierNetConfig, scenario: Scenario, index: int) -> None:
+        if len(scenario.variants_of()) > 1:
+            raise ConfigError(cfg.scenario, "variants", "BarrierNet training runs one scenario; train "
+                              "over variants (evader speeds, arena sizes) with pe-train")
         self.cfg = cfg
         self.scenario = scenario
         self.index = index

@@ -341,3 +341,51 @@ def test_bench_vec_env_runs():
     res = bench_vec_env(num_envs=64, steps=20)
     print(f"BatchVecEnv B=64: {res['steps_per_s']:,.0f} env steps/s")
     assert res["steps_per_s"] > 0
+
+
+def test_concat_vec_env_plays_each_variant_as_its_own_batch_with_its_own_seeds():
+    """The parts of a ConcatVecEnv over two scenario variants step exactly as the same
+    BatchVecEnvs alone, side by side; part k's episodes start at seed + k * stride, and
+    next_seed continues every part without replaying an episode."""
+    from pe_sim.envs.concat import ConcatVecEnv
+
+    data = _scenario_dict()
+    data["variants"] = {"evader_speed_ratio": [0.8], "arena_scale": [0.8, 1.2]}
+    small, large = parse_scenario(data, "<test variants>").variants_of()
+    assert small.arena_width < large.arena_width
+
+    def parts():
+        return [BatchVecEnv(small, 3, opponent="random"), BatchVecEnv(large, 2, opponent="random")]
+
+    venv = ConcatVecEnv(parts(), seed_stride=1000)
+    alone = parts()
+    assert venv.num_envs == 5 and venv.observation_spec == alone[0].observation_spec
+    venv.seed(7)
+    for k, part in enumerate(alone):
+        part.seed(7 + 1000 * k)
+    obs = venv.reset()
+    assert [i["episode_seed"] for i in venv.reset_infos] == [7, 8, 9, 1007, 1008]
+    np.testing.assert_array_equal(obs, np.concatenate([p.reset() for p in alone]))
+    actions = np.random.default_rng(3).uniform(-1, 1, (120, 5, 2)).astype(np.float32)
+    finished = []
+    for a in actions:
+        o, r, d, infos = venv.step(a)
+        expected = [p.step(a[s]) for p, s in zip(alone, (slice(0, 3), slice(3, 5)), strict=True)]
+        np.testing.assert_array_equal(o, np.concatenate([e[0] for e in expected]))
+        np.testing.assert_array_equal(r, np.concatenate([e[1] for e in expected]))
+        finished += [i["episode_seed"] for i in infos if "episode_seed" in i]
+    assert finished and {s // 1000 for s in finished} == {0, 1}
+    assert venv.get_attr("episode_seed", [2, 3]) == [alone[0].episode_seed[2], alone[1].episode_seed[0]]
+    resumed = ConcatVecEnv(parts(), seed_stride=1000)
+    resumed.seed(venv.next_seed)
+    resumed.reset()
+    fresh = {i["episode_seed"] for i in resumed.reset_infos}
+    played = set(finished) | {int(s) for p in alone for s in p.episode_seed}
+    assert not fresh & played
+
+
+def test_concat_vec_env_refuses_parts_that_observe_differently():
+    from pe_sim.envs.concat import ConcatVecEnv
+
+    with pytest.raises(ValueError, match="observe differently"):
+        ConcatVecEnv([BatchVecEnv(SHORT_1V1, 2), BatchVecEnv(SHORT_2V1, 2, role="evader")])

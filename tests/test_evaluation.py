@@ -8,7 +8,7 @@ import math
 import pytest
 
 from pe_bringup.evaluate import main as pe_eval
-from pe_sim.evaluation import run_episodes
+from pe_sim.evaluation import EVAL_SEED_BASE, run_episodes
 from pe_sim.metrics import EpisodeRecord, RobotRecord, format_summary, read_jsonl, summarize
 from pe_sim.scripted import make_scripted
 
@@ -148,3 +148,26 @@ def test_refused_policy_leaves_no_records_file(tmp_path, capsys):
     assert pe_eval(["--episodes", "2", "--evader", "pursuer_bench_flee", "--out", str(out)]) == 2
     assert "trained for a pursuer" in capsys.readouterr().err
     assert not (out / "episodes.jsonl").exists()
+
+
+def test_pe_eval_plays_every_variant_of_a_scenario_with_the_same_seeds(tmp_path, capsys):
+    import yaml
+
+    from pe_sim.scenario import scenario_path
+
+    data = yaml.safe_load(scenario_path("seed_1v1_2obs").read_text())
+    data["variants"] = {"evader_speed_ratio": [0.5], "arena_scale": [0.8, 1.2]}
+    path = tmp_path / "variants.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "eval"
+    assert pe_eval(["--scenario", str(path), "--episodes", "5", "--pursuer", "scripted:pure_pursuit",
+                    "--out", str(out), "--no-progress"]) == 0
+    records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    names = ["seed_1v1_2obs@v0.5a0.8", "seed_1v1_2obs@v0.5a1.2"]
+    assert sorted((r["scenario"], r["seed"]) for r in records) == sorted(
+        (n, EVAL_SEED_BASE + k) for n in names for k in range(5))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 10 and list(summary["variants"]) == names
+    assert all(summary["variants"][n]["episodes"] == 5 for n in names)
+    printed = capsys.readouterr().out
+    assert all(n in printed for n in names)

@@ -64,3 +64,49 @@ def test_not_yaml_is_a_config_error(tmp_path):
     path.write_text("name: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_scenario(path)
+
+
+def _with_variants(**variants) -> dict:
+    data = yaml.safe_load(scenario_path("seed_1v1_2obs").read_text())
+    data["variants"] = variants
+    return data
+
+
+def test_variants_combine_every_evader_speed_with_every_arena_and_observe_alike():
+    from pe_sim.observation import ObservationSpec
+    from pe_sim.scenario import parse_scenario
+
+    base = parse_scenario(_with_variants(evader_speed_ratio=[0.9, 0.98], arena_scale=[0.8, 1.2]))
+    variants = base.variants_of()
+    assert [v.name for v in variants] == ["seed_1v1_2obs@v0.9a0.8", "seed_1v1_2obs@v0.9a1.2",
+                                          "seed_1v1_2obs@v0.98a0.8", "seed_1v1_2obs@v0.98a1.2"]
+    assert [(v.arena_width, v.arena_height) for v in variants] == [(16, 16), (24, 24)] * 2
+    assert [v.robots[1].v_max for v in variants] == pytest.approx([0.9, 0.9, 0.98, 0.98])
+    assert all(v.robots[0] == base.robots[0] for v in variants)  # the pursuer is unchanged
+    specs = {ObservationSpec.for_robot(v, 0) for v in variants}
+    assert specs == {ObservationSpec.for_robot(base, 0)}  # one length scale: the base arena's 10 m
+    assert all(v.variants_of() == (v,) for v in variants)
+
+
+def test_a_scenario_without_variants_keeps_its_content_hash():
+    from pe_sim.scenario import parse_scenario
+
+    plain = load_scenario("seed_1v1_2obs")
+    assert plain.variants_of() == (plain,)
+    explicit = parse_scenario(_with_variants(evader_speed_ratio=[], arena_scale=[]) | {"length_scale": None})
+    assert explicit.content_hash() == plain.content_hash()
+    assert parse_scenario(_with_variants(arena_scale=[1.2])).content_hash() != plain.content_hash()
+
+
+@pytest.mark.parametrize("variants,key,words", [
+    ({"evader_speed_ratio": [0.9 + 0.01 * k for k in range(11)]}, "variants", "at most 10"),
+    ({"arena_scale": [1.0, 0.1]}, "start.wall_margin", "in variant seed_1v1_2obs@a0.1 (arena 2 x 2 m)"),
+    ({"evader_speed_ratio": [0.0]}, "variants.evader_speed_ratio[0]", "must be > 0"),
+])
+def test_bad_variants_name_the_key_and_the_variant(tmp_path, variants, key, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_with_variants(**variants)))
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path)
+    assert err.value.key == key
+    assert words in str(err.value) and str(path) in str(err.value)

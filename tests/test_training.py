@@ -211,3 +211,39 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, monke
 
     ckpt = latest_checkpoint(tmp_path / "runs" / "pursuer_seed_random-smoke")
     assert ckpt.state()["num_timesteps"] >= 1024
+
+
+def test_training_over_scenario_variants_exports_one_policy_for_the_whole_envelope(tmp_path):
+    """pe-train on a scenario with variants splits its envs over them (one batch each),
+    writes the envelope they span into the policy, evaluates every variant, resumes without
+    replaying an episode, and the policy loads where the base arena's spec holds."""
+    from pe_policy.contract import Envelope
+    from pe_policy.onnx_policy import read_metadata
+    from pe_sim.envs.concat import ConcatVecEnv
+    from pe_sim.scenario import load_scenario
+    from pe_training.envs import make_training_env
+
+    cfg = load_train_config("pursuer_envelope_flee_filter", train_mod.smoke_overrides())
+    venv = make_training_env(cfg, training_scenario(cfg))
+    assert isinstance(venv, ConcatVecEnv) and len(venv.parts) == 9 and venv.num_envs == cfg.num_envs
+    assert {p.scenario.arena_width for p in (part.unwrapped for part in venv.parts)} == {16.0, 20.0, 24.0}
+    out = tmp_path / "runs"
+    argv = ["pursuer_envelope_flee_filter", "--smoke", "--output-dir", str(out), "--no-progress"]
+    assert train_mod.main(argv) == 0
+    run = out / "pursuer_envelope_flee_filter-smoke"
+    path = run / "pursuer_envelope_flee_filter-smoke.onnx"
+    meta = read_metadata(str(path))
+    assert meta.envelope == Envelope(obstacle_count=(0, 4), obstacle_radius=(0.2, 1.2), v_max=(0.9, 1.0),
+                                     omega_max=(2.84, 2.84), arena=(24.0, 24.0))
+    assert meta.spec.length_scale == 10.0
+    for name in ("bench_1v1_flee", "open_1v1"):  # same spec: loads, and both lie inside the envelope
+        scenario = load_scenario(name)
+        load_policy(str(path), scenario, 0)
+        assert meta.envelope.departures(scenario) == []
+    card = json.loads((run / "model_card.json").read_text())
+    assert card["envelope"] == meta.envelope.to_dict()
+    summary = card["final_eval"]["results"][0]["summary"]
+    assert len(summary["variants"]) == 9 and summary["episodes"] == 9 * 16
+    assert train_mod.main([*argv, "--resume", "--set", "total_steps=6144", "--no-final-eval"]) == 0
+    state = json.loads((run / "checkpoints" / "final.json").read_text())
+    assert state["num_timesteps"] == 6144 and state["next_seed"] > 10_000_000

@@ -369,7 +369,7 @@ def test_concat_vec_env_plays_each_variant_as_its_own_batch_with_its_own_seeds()
     actions = np.random.default_rng(3).uniform(-1, 1, (120, 5, 2)).astype(np.float32)
     finished = []
     for a in actions:
-        o, r, d, infos = venv.step(a)
+        o, r, _, infos = venv.step(a)
         expected = [p.step(a[s]) for p, s in zip(alone, (slice(0, 3), slice(3, 5)), strict=True)]
         np.testing.assert_array_equal(o, np.concatenate([e[0] for e in expected]))
         np.testing.assert_array_equal(r, np.concatenate([e[1] for e in expected]))

@@ -105,7 +105,8 @@ class ConcatVecEnv(VecEnv):
                 for v in part.env_method(method_name, *method_args, indices=local, **method_kwargs)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        return [v for part, local in self._by_part(indices) for v in part.env_is_wrapped(wrapper_class, local)]
+        return [v for part, local in self._by_part(indices)
+                for v in part.env_is_wrapped(wrapper_class, local)]
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         return [img for p in self.parts for img in p.get_images()]

@@ -139,7 +139,7 @@ def test_draws_follow_the_probabilities_and_new_episodes_redraw():
 def test_pool_stats_count_the_learners_wins_per_member():
     a, b = ConstantEvader(0.0), ConstantEvader(0.0)
     env, pool = pooled_env([a, b], [0.5, 0.5], num_envs=16, steps=4)
-    stats = PoolStats(pool)
+    stats = PoolStats([pool])
     env.reset()
     stand = np.tile([-1.0, 0.0], (env.num_envs, 1)).astype(np.float32)
     expected = {"m0": 0, "m1": 0}

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pe_sim.cli import UserError
 from pe_sim.observation import ObservationSpec
 
@@ -131,6 +133,9 @@ class PolicyMetadata:
     name: str = ""
     obs_normalization: dict[str, Any] = field(default_factory=dict)
     envelope: Envelope | None = None
+    #: Every (low, high) command bound the policy trained with when its scenario's variants
+    #: gave its robot different ones (e.g. evader speeds); empty otherwise.
+    variant_bounds: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = ()
 
     @classmethod
     def for_robot(cls, scenario: Any, robot_index: int, name: str, *, k_obstacles: int = 4,
@@ -140,17 +145,27 @@ class PolicyMetadata:
         obstacle slots, its command bounds, role and the scenario's envelope.
         ``config_hash`` identifies how it was trained (default: trained elsewhere)."""
         robot = scenario.robots[robot_index]
+        bounds = {((r.v_min, -r.omega_max), (r.v_max, r.omega_max))
+                  for r in (v.robots[robot_index] for v in scenario.variants_of())}
         return cls(spec=ObservationSpec.for_robot(scenario, robot_index, k_obstacles),
                    action_low=(robot.v_min, -robot.omega_max), action_high=(robot.v_max, robot.omega_max),
                    role=robot.role, scenario=scenario.name, config_hash=config_hash, name=name,
-                   envelope=Envelope.of(scenario))
+                   envelope=Envelope.of(scenario),
+                   variant_bounds=tuple(sorted(bounds)) if len(bounds) > 1 else ())
+
+    def trained_with_bounds(self, low: Any, high: Any, tol: float = 1e-9) -> bool:
+        """Whether the policy trained with command bounds (``low``, ``high``)."""
+        return any(np.allclose(lo, low, atol=tol) and np.allclose(hi, high, atol=tol)
+                   for lo, hi in ((self.action_low, self.action_high), *self.variant_bounds))
 
     def to_props(self) -> dict[str, str]:
         """The ``metadata_props`` key -> string value mapping."""
         return {
             KEY_FORMAT: FORMAT_VERSION,
             KEY_SPEC: json.dumps(self.spec.to_dict(), sort_keys=True),
-            KEY_BOUNDS: json.dumps({"low": list(self.action_low), "high": list(self.action_high)}),
+            KEY_BOUNDS: json.dumps({"low": list(self.action_low), "high": list(self.action_high)}
+                                   | ({"variants": [[list(lo), list(hi)] for lo, hi in self.variant_bounds]}
+                                      if self.variant_bounds else {})),
             KEY_CONVENTION: ACTION_CONVENTION,
             KEY_ROLE: self.role,
             KEY_SCENARIO: self.scenario,
@@ -174,6 +189,8 @@ class PolicyMetadata:
             bounds = json.loads(props[KEY_BOUNDS])
             low = tuple(float(x) for x in bounds["low"])
             high = tuple(float(x) for x in bounds["high"])
+            variant_bounds = tuple((tuple(map(float, lo)), tuple(map(float, hi)))
+                                   for lo, hi in bounds.get("variants", []))
             norm = json.loads(props.get(KEY_OBS_NORM, "{}"))
             envelope = Envelope.from_dict(json.loads(props[KEY_ENVELOPE])) if KEY_ENVELOPE in props else None
         except (KeyError, TypeError, ValueError) as exc:
@@ -182,7 +199,8 @@ class PolicyMetadata:
             raise PolicyContractError(f"{source}: action bounds must have 2 components, got {bounds}")
         return cls(spec=spec, action_low=low, action_high=high, role=props[KEY_ROLE],  # type: ignore[arg-type]
                    scenario=props[KEY_SCENARIO], config_hash=props[KEY_CONFIG_HASH],
-                   name=props.get(KEY_NAME, ""), obs_normalization=norm, envelope=envelope)
+                   name=props.get(KEY_NAME, ""), obs_normalization=norm, envelope=envelope,
+                   variant_bounds=variant_bounds)  # type: ignore[arg-type]
 
 
 def attach_metadata(path: str | Path, metadata: PolicyMetadata) -> Path:

@@ -114,7 +114,7 @@ class OnnxPolicy:
         self.builder = ObservationBuilder(scenario, robot_index, self.spec.k_obstacles)
         self.bounds = CommandBounds.of(robot)
         trained = (np.array(self.metadata.action_low), np.array(self.metadata.action_high))
-        if not (np.allclose(trained[0], self.bounds.low) and np.allclose(trained[1], self.bounds.high)):
+        if not self.metadata.trained_with_bounds(self.bounds.low, self.bounds.high):
             warnings.warn(
                 f"{self.path}: trained with command bounds low={trained[0].tolist()} "
                 f"high={trained[1].tolist()}, robot {robot.name!r} has low={self.bounds.low.tolist()} "

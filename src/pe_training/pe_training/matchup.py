@@ -11,7 +11,7 @@ from typing import Any
 from pe_policy.evaluate import evaluate
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_sim.intervals import wilson_interval
-from pe_sim.scenario import Scenario
+from pe_sim.scenario import Scenario, load_scenario
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,15 @@ class MatchResult:
 def play(scenario: Scenario | str, pursuer: str, evader: str, episodes: int, *,
          seed: int = EVAL_SEED_BASE, filter: str = "all", num_envs: int = 250) -> MatchResult:
     """Play seeds ``seed .. seed + episodes - 1`` (default: pe-eval's held-out test seeds)
-    of ``pursuer`` (every pursuer robot) against ``evader`` (every evader robot)."""
-    result = evaluate(scenario, {"pursuer": pursuer, "evader": evader}, episodes, seed=seed,
-                      filter=filter, num_envs=min(num_envs, episodes))
+    of ``pursuer`` (every pursuer robot) against ``evader`` (every evader robot). A
+    scenario with variants spreads the episodes over them: the first ``ceil(episodes /
+    variants)`` seeds in each (so a few more episodes in all when they do not divide)."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    each = -(-episodes // len(scenario.variants_of()))
+    result = evaluate(scenario, {"pursuer": pursuer, "evader": evader}, each, seed=seed,
+                      filter=filter, num_envs=min(num_envs, each))
+    episodes = len(result.records)
     captures = sum(1 for r in result.records if r.captured)
     low, high = wilson_interval(captures, episodes)
     violations = sum(1 for r in result.records if any(x.violation_steps for x in r.robots))

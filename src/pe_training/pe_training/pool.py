@@ -140,11 +140,12 @@ class PoolSeat:
 
 class PoolStats(BaseCallback):
     """The learner's wins and games per pool member (by name), from finished episodes'
-    ``episode_seed`` and ``is_success`` infos."""
+    ``episode_seed`` and ``is_success`` infos; ``pools`` (one per batch of the learner's
+    env, with the same members) play distinct episode seeds."""
 
-    def __init__(self, pool: OpponentPool) -> None:
+    def __init__(self, pools: Sequence[OpponentPool]) -> None:
         super().__init__()
-        self.pool = pool
+        self.pools = list(pools)
         self.wins: dict[str, int] = {}
         self.games: dict[str, int] = {}
 
@@ -153,10 +154,11 @@ class PoolStats(BaseCallback):
         for info in infos:
             if "episode_seed" not in info or "is_success" not in info:
                 continue
-            member = self.pool.episode_member.pop(int(info["episode_seed"]), None)
-            if member is None:
+            seed = int(info["episode_seed"])
+            pool = next((p for p in self.pools if seed in p.episode_member), None)
+            if pool is None:
                 continue
-            name = self.pool.names[member]
+            name = pool.names[pool.episode_member.pop(seed)]
             self.games[name] = self.games.get(name, 0) + 1
             self.wins[name] = self.wins.get(name, 0) + int(bool(info["is_success"]))
         return True

@@ -147,15 +147,18 @@ def pool_members(sp: SelfPlayConfig, side: str, snapshots: list[str]) -> list[st
 
 
 def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], weights: np.ndarray,
-                     controllers: dict[str, dict[int, Any]], teammate: str) -> dict[str, Any]:
+                     controllers: dict[tuple[str, str], dict[int, Any]], teammate: str) -> dict[str, Any]:
     """Train one learner for one generation against ``members`` beside ``teammate`` (when
-    its role has several robots); its log entry."""
-    if learner.teammates:
-        learner.venv.set_teammate(group_controllers(teammate, learner.scenario, learner.teammates))
-    for m in members:
-        if m not in controllers:
-            controllers[m] = member_controllers(learner, m)
-    learner.pool.set_members(members, [controllers[m] for m in members], weights)
+    its role has several robots); its log entry. ``controllers`` caches each member's
+    controllers by (member, scenario variant)."""
+    for batch, pool in zip(learner.batches, learner.pools, strict=True):
+        scenario = batch.scenario
+        if learner.teammates:
+            batch.set_teammate(group_controllers(teammate, scenario, learner.teammates))
+        for m in members:
+            if (m, scenario.name) not in controllers:
+                controllers[m, scenario.name] = member_controllers(learner, m, scenario)
+        pool.set_members(members, [controllers[m, scenario.name] for m in members], weights)
     learner.stats.wins.clear()
     learner.stats.games.clear()
     learner.model.lr_schedule.start_call(learner.model.num_timesteps, sp.steps_per_generation)
@@ -221,7 +224,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
                for role in ROLES}
     snapshots = {role: [e for g, e in enumerate(exports[role], 1) if g % sp.pool.snapshot_every == 0]
                  for role in ROLES}
-    controllers: dict[str, dict[str, dict[int, Any]]] = {role: {} for role in ROLES}
+    controllers: dict[str, dict[tuple[str, str], dict[int, Any]]] = {role: {} for role in ROLES}
     xp: CrossPlay | None = None
     for g in range(done + 1, sp.generations + 1):
         row: dict[str, Any] = {"generation": g}
@@ -251,7 +254,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
             Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip").save(
                 learner.model, learner.model.get_vec_normalize_env(),
                 {"num_timesteps": learner.model.num_timesteps, "generation": g,
-                 "next_seed": int(learner.venv.sim.next_seed)})
+                 "next_seed": int(learner.venv.next_seed)})
         append_jsonl(run_dir / "selfplay.jsonl", row)
         append_jsonl(run_dir / "crossplay.jsonl", {"generation": g, **xp.to_dict()})
     assert xp is not None
@@ -312,9 +315,6 @@ def check_learners(sp: SelfPlayConfig) -> None:
         raise ConfigError("<self-play config>", "pursuer_set/evader_set",
                           f"the learners train on different scenarios ({names}); self-play needs one")
     check_both_roles(scenarios["pursuer"])
-    if len(scenarios["pursuer"].variants_of()) > 1:
-        raise ConfigError(sp.pursuer, "scenario", f"'{names['pursuer']}' has variants (evader speeds, "
-                          "arena sizes); self-play runs one scenario: train over variants with pe-train")
 
 
 def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""One side of a ``pe-selfplay`` run: its training config, its batch VecEnv whose
-opponents are an :class:`~pe_training.pool.OpponentPool`, its SB3 PPO model and how it
-exports a snapshot.
+"""One side of a ``pe-selfplay`` run: its training config, its VecEnv whose opponents are
+an :class:`~pe_training.pool.OpponentPool` per batch (one batch, or one per scenario
+variant), its SB3 PPO model and how it exports a snapshot.
 
 Two kinds of learner (``pursuer_learner`` / ``evader_learner`` of the self-play config):
 
@@ -21,20 +21,20 @@ from typing import Any
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from pe_policy.policy import SCRIPTED_PREFIX
 from pe_sim.config_reader import ConfigError
+from pe_sim.envs.concat import ConcatVecEnv
 from pe_sim.envs.vec_env import BatchVecEnv
 from pe_sim.scenario import Scenario, load_scenario
 from pe_sim.scripted import DEFAULT_KIND, make_scripted
 from pe_training.config import TrainConfig, load_train_config
 from pe_training.envs import (
     TRAIN_SEED_STRIDE,
-    apply_shaping,
     group_controllers,
     learner_index,
-    make_vec_env,
+    make_training_env,
     training_scenario,
 )
 from pe_training.export import export_onnx
@@ -50,19 +50,24 @@ EVADER_SEED_OFFSET = 50
 
 @dataclass
 class Learner:
-    """One side of the self-play: its config, env, PPO model and opponent pool.
+    """One side of the self-play: its config, env, PPO model and opponent pools.
 
-    ``export(path)`` writes the current deterministic policy as an ordinary pe policy file;
-    ``opponent_filter`` is the filter config pool members run behind (None when the env
-    already filters every robot); ``first_callbacks`` run in the first generation only."""
+    ``venv`` is the env as the model sees it under its normalisation: one batch, or a
+    :class:`~pe_sim.envs.concat.ConcatVecEnv` of one batch per scenario variant;
+    ``batches`` are those batches and ``pools`` their opponent pools (same members, each
+    driving its batch's opponents). ``export(path)`` writes the current deterministic
+    policy as an ordinary pe policy file; ``opponent_filter`` is the filter config pool
+    members run behind (None when the env already filters every robot);
+    ``first_callbacks`` run in the first generation only."""
 
     role: str
     cfg: Any
     scenario: Scenario
     index: int
     model: PPO
-    venv: BatchVecEnv
-    pool: OpponentPool
+    venv: VecEnv
+    batches: list[BatchVecEnv]
+    pools: list[OpponentPool]
     stats: PoolStats
     export: Callable[[Path], Path]
     opponent_filter: str | None = None
@@ -123,11 +128,21 @@ def learner_config(sp: SelfPlayConfig, role: str) -> Any:
     return cfg
 
 
-def seat_pool(venv: BatchVecEnv, scenario: Scenario, role: str, num_envs: int, seed: int) -> OpponentPool:
-    """An empty opponent pool driving every robot of the other role in ``venv``."""
-    pool = OpponentPool(num_envs, seed=seed)
-    venv.set_opponent({scenario.robots[i].name: pool.seat(i) for i in scenario.indices(other_role(role))})
-    return pool
+def batches_of(venv: VecEnv) -> list[BatchVecEnv]:
+    """The batches under ``venv``: itself (unwrapped), or each part of a ConcatVecEnv."""
+    parts = venv.unwrapped.parts if isinstance(venv.unwrapped, ConcatVecEnv) else [venv]
+    return [part.unwrapped for part in parts]
+
+
+def seat_pools(batches: list[BatchVecEnv], role: str, seed: int) -> list[OpponentPool]:
+    """An empty opponent pool per batch, driving every robot of the other role there."""
+    pools = []
+    for k, batch in enumerate(batches):
+        pool = OpponentPool(batch.num_envs, seed=seed + 1000 * k)
+        opponents = batch.scenario.indices(other_role(role))
+        batch.set_opponent({batch.scenario.robots[i].name: pool.seat(i) for i in opponents})
+        pools.append(pool)
+    return pools
 
 
 def restore(checkpoint: Checkpoint, env: Any, wrap: Callable[[Any], Any], tensorboard: str) -> PPO:
@@ -146,13 +161,13 @@ def restore(checkpoint: Checkpoint, env: Any, wrap: Callable[[Any], Any], tensor
 def make_ppo_learner(cfg: TrainConfig, role: str, tensorboard: str, checkpoint: Checkpoint | None) -> Learner:
     scenario = training_scenario(cfg)
     index = learner_index(cfg, scenario)
-    venv = make_vec_env(cfg, scenario)
-    pool = seat_pool(venv, scenario, role, cfg.num_envs, cfg.seed)
-    shaped = apply_shaping(cfg, venv)
+    venv = make_training_env(cfg, scenario)
+    batches = batches_of(venv)
+    pools = seat_pools(batches, role, cfg.seed)
     if checkpoint is None:
-        model = make_model(cfg, wrap_normalize(cfg, shaped), tensorboard)
+        model = make_model(cfg, wrap_normalize(cfg, venv), tensorboard)
     else:
-        model = restore(checkpoint, shaped, lambda env: wrap_normalize(cfg, env), tensorboard)
+        model = restore(checkpoint, venv, lambda env: wrap_normalize(cfg, env), tensorboard)
     eval_scenario = load_scenario(cfg.scenario)
 
     def export(path: Path) -> Path:
@@ -160,7 +175,8 @@ def make_ppo_learner(cfg: TrainConfig, role: str, tensorboard: str, checkpoint: 
                            policy_metadata(cfg, eval_scenario, index))
 
     opponent_filter = cfg.filter.config if cfg.filter.opponents and not cfg.filter.in_loop else None
-    return Learner(role, cfg, scenario, index, model, venv, pool, PoolStats(pool), export, opponent_filter)
+    return Learner(role, cfg, scenario, index, model, venv, batches, pools, PoolStats(pools), export,
+                   opponent_filter)
 
 
 def make_barriernet_learner(cfg: Any, role: str, tensorboard: str, checkpoint: Checkpoint | None) -> Learner:
@@ -173,7 +189,7 @@ def make_barriernet_learner(cfg: Any, role: str, tensorboard: str, checkpoint: C
     index = learner_index(cfg, eval_scenario)
     setup = Setup(cfg, eval_scenario, index)
     venv = make_env(cfg, setup)
-    pool = seat_pool(venv, venv.scenario, role, cfg.ppo.num_envs, cfg.seed)
+    pools = seat_pools([venv], role, cfg.seed)
     first: list[BaseCallback] = []
     if checkpoint is None:
         model = make_barriernet_model(cfg, setup, venv, tensorboard)
@@ -187,7 +203,7 @@ def make_barriernet_learner(cfg: Any, role: str, tensorboard: str, checkpoint: C
         return export_barriernet(model.policy, setup.layout, setup.lo, setup.hi, path,
                                  policy_metadata(cfg, eval_scenario, index), extra)
 
-    return Learner(role, cfg, venv.scenario, index, model, venv, pool, PoolStats(pool), export,
+    return Learner(role, cfg, venv.scenario, index, model, venv, [venv], pools, PoolStats(pools), export,
                    first_callbacks=first)
 
 
@@ -214,10 +230,10 @@ def check_both_roles(scenario: Scenario) -> None:
                           f"pe-selfplay needs a pursuer and an evader, the scenario has {counts}")
 
 
-def member_controllers(learner: Learner, source: str) -> dict[int, Any]:
-    """One pool member as controllers of the learner's opponent robots (behind the filter
-    when the learner's env does not filter them, as pe-train does)."""
-    scenario = learner.scenario
+def member_controllers(learner: Learner, source: str, scenario: Scenario) -> dict[int, Any]:
+    """One pool member as controllers of the learner's opponent robots in ``scenario`` (one
+    of its batches' scenarios; behind the filter when the learner's env does not filter
+    them, as pe-train does)."""
     opponents = list(scenario.indices(other_role(learner.role)))
     by_name = group_controllers(source, scenario, opponents, learner.opponent_filter) or {}
     out = {}

@@ -104,13 +104,8 @@ def wrap_normalize(cfg: TrainConfig, venv: Any) -> VecNormalize:
 
 def policy_metadata(cfg: TrainConfig, scenario: Scenario, index: int) -> PolicyMetadata:
     """What the exported file declares (see :mod:`pe_policy.contract`)."""
-    robot = scenario.robots[index]
-    bounds = CommandBounds.of(robot)
-    return PolicyMetadata(
-        spec=ObservationSpec.for_robot(scenario, index, cfg.k_obstacles),
-        action_low=tuple(bounds.low.tolist()), action_high=tuple(bounds.high.tolist()),
-        role=robot.role, scenario=scenario.name, config_hash=cfg.config_hash(), name=cfg.name,
-        envelope=Envelope.of(scenario))
+    return PolicyMetadata.for_robot(scenario, index, cfg.name, k_obstacles=cfg.k_obstacles,
+                                    config_hash=cfg.config_hash())
 
 
 def source_of(kind_or_source: str) -> str:

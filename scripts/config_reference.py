@@ -54,6 +54,27 @@ or a robot starts closer than `start.obstacle_clearance` to an obstacle or a wal
 scenario is refused (e.g. a fixed obstacle covering the start region, or four 8 m
 obstacles in a 20 m arena); rarer misses, and start separations the sampler could not
 meet, are warnings.
+
+## Variants: evader speeds and arena sizes
+
+`variants` makes one file an operating envelope: every combination of an
+`evader_speed_ratio` (each evader's `v_max` = ratio x the fastest pursuer's) and an
+`arena_scale` (width and height times the factor; obstacle sizes, margins and start
+separations stay in metres) is a scenario of its own, named `<name>@v<ratio>a<scale>`
+(e.g. `envelope_full_1v1@v0.9a1.2`), at most 10 of them, each checked as above. Every
+variant observes with the same `length_scale` (by default the file's own arena's larger
+half-size), so one policy reads them all and still loads on the base arena.
+
+* `pe-train` and `pe-selfplay` split the learner's envs evenly over the variants (one
+  batch each; variant k plays training episode seeds from `seed + k x 1,000,000`);
+  validation during training plays the file's own arena and speeds.
+* `pe-eval` plays `--episodes` in every variant (the same seeds in each) and reports each
+  variant beside the total; `pe-exploit` and `pe-crossplay` spread their episodes over
+  the variants.
+* An exported policy's envelope (`pe.envelope`) spans the variants (speed bounds over
+  all of them, the largest arena) and its bounds record every command range it trained with.
+* The batch simulator itself plays one scenario: given a file with variants it plays
+  the file's own arena and speeds. BarrierNet training refuses variants.
 """
 
 

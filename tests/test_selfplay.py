@@ -272,3 +272,45 @@ def test_envelope_scenario_spans_the_obstacle_counts_with_the_benchmark_spec():
     assert trained.departures(load_scenario("bench_1v1_flee")) == []
     assert trained.departures(load_scenario("open_1v1")) == []
     assert Envelope.of(load_scenario("bench_1v1_flee")).departures(load_scenario("open_1v1"))
+
+
+def test_selfplay_over_scenario_variants_pools_each_variant_and_exports_one_policy_per_role(
+        tmp_path, bench, monkeypatch):
+    """envelope_full_1v1 (9 variants): each learner gets one pool per variant batch with the
+    same members, whose controllers are built for that variant; the cross-play spreads its
+    episodes over the variants; the evader records every speed bound it trained with, so
+    loading it on a variant does not warn; both load on the benchmark."""
+    import warnings
+
+    from pe_training import selfplay_learner
+
+    made = []
+    real = selfplay_learner.make_learner
+
+    def keep(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(selfplay_mod, "make_learner", keep)
+    argv = ["selfplay_envelope_full", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main(argv) == 0
+    for learner in made:
+        assert [b.scenario.name for b in learner.batches] == [v.name for v in
+                                                              load_scenario("envelope_full_1v1").variants_of()]
+        assert all(p.names == learner.pools[0].names for p in learner.pools) and learner.pools[0].names
+        for batch, pool in zip(learner.batches, learner.pools, strict=True):
+            seat = next(iter(batch.core.controllers.values()))
+            assert seat.pool is pool
+            snapshot = pool.members[-1][seat.robot]  # the other side's last export, an ONNX policy
+            assert snapshot.__self__.scenario is batch.scenario  # observes its own variant's arena
+    run = tmp_path / "selfplay_envelope_full-smoke"
+    matches = [json.loads(line) for line in (run / "matches.jsonl").read_text().splitlines()]
+    assert matches and all(m["episodes"] == 9 for m in matches)  # 8 asked: 1 in each of 9 variants
+    summary = json.loads((run / "selfplay.json").read_text())
+    evader = load_policy(summary["policies"]["evader"], bench, 1)
+    assert {hi[0] for _, hi in evader.metadata.variant_bounds} == {0.9, 0.94, 0.98}
+    fast = load_scenario("envelope_full_1v1").variants_of()[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_policy(summary["policies"]["evader"], fast, 1)
+    assert load_policy(summary["policies"]["pursuer"], bench, 0).metadata.spec.length_scale == 10.0

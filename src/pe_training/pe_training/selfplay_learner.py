@@ -138,7 +138,7 @@ def seat_pools(batches: list[BatchVecEnv], role: str, seed: int) -> list[Opponen
     """An empty opponent pool per batch, driving every robot of the other role there."""
     pools = []
     for k, batch in enumerate(batches):
-        pool = OpponentPool(batch.num_envs, seed=seed + 1000 * k)
+        pool = OpponentPool(batch.num_envs, seed=seed + 1000 * k)  # its own draws per batch
         opponents = batch.scenario.indices(other_role(role))
         batch.set_opponent({batch.scenario.robots[i].name: pool.seat(i) for i in opponents})
         pools.append(pool)

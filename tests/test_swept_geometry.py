@@ -135,3 +135,12 @@ def test_filter_keeps_the_whole_step_safe(world):
                                      obstacles, len(obstacles), hw, hh)
     assert c >= margin
     assert _sampled(pose[0], pose[1], pose[2], u[0], u[1], dt, robot.radius, obstacles, hw, hh) >= margin
+
+
+def test_a_subnormal_turn_rate_is_a_straight_line():
+    """omega = 2.2e-309 (subnormal): the arc formula's stationary time divides by omega and
+    lost the closest approach to an obstacle straight ahead; found by hypothesis."""
+    obstacles = np.array([[1.5, 0.0, 1.0]])
+    for w in (0.0, 2.225073858507203e-309, -5e-324):
+        closed, _, _ = swept_static_clearance(1.0, 0.0, 2.0, -1.0, w, 0.5, 0.25, obstacles, 1, 1.0, 1.0)
+        assert closed <= _sampled(1.0, 0.0, 2.0, -1.0, w, 0.5, 0.25, obstacles, 1.0, 1.0) + 1e-12

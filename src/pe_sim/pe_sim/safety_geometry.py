@@ -76,6 +76,12 @@ def _arc_span(omega, dt):
     return dt
 
 
+#: Turns (rad) within a step below this are driven as straight lines when finding the
+#: closest approach to a point: far below any clearance tolerance, and the arc formula
+#: divides by omega.
+STRAIGHT_TURN = 1e-12
+
+
 @numba.njit(cache=True, inline="always")
 def _point_interior(x, y, th, v, w, dt, px, py, best, t_best):
     """Fold the interior stationary points (0 < t < dt) of the distance from (px, py) to
@@ -85,7 +91,7 @@ def _point_interior(x, y, th, v, w, dt, px, py, best, t_best):
     a = c * (px - x) + s * (py - y)
     b = -s * (px - x) + c * (py - y)
     span = _arc_span(w, dt)
-    if w == 0.0:
+    if abs(w) * dt < STRAIGHT_TURN:  # (phi0 + k pi) / w loses every digit as w -> 0
         t = a / v
         if 0.0 < t < span:
             cx, cy, _ = arc_step(x, y, th, v, w, t)

@@ -45,6 +45,14 @@ class MatchResult:
         return asdict(self)
 
 
+def episodes_per_variant(scenario: Scenario | str, episodes: int) -> int:
+    """How many episodes :func:`play` plays in each variant of ``scenario`` for ``episodes``
+    in all (``pe-eval --episodes`` of the same evaluation)."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    return -(-episodes // len(scenario.variants_of()))
+
+
 def play(scenario: Scenario | str, pursuer: str, evader: str, episodes: int, *,
          seed: int = EVAL_SEED_BASE, filter: str = "all", num_envs: int = 250) -> MatchResult:
     """Play seeds ``seed .. seed + episodes - 1`` (default: pe-eval's held-out test seeds)
@@ -53,7 +61,7 @@ def play(scenario: Scenario | str, pursuer: str, evader: str, episodes: int, *,
     variants)`` seeds in each (so a few more episodes in all when they do not divide)."""
     if isinstance(scenario, str):
         scenario = load_scenario(scenario)
-    each = -(-episodes // len(scenario.variants_of()))
+    each = episodes_per_variant(scenario, episodes)
     result = evaluate(scenario, {"pursuer": pursuer, "evader": evader}, each, seed=seed,
                       filter=filter, num_envs=min(num_envs, each))
     episodes = len(result.records)
@@ -70,4 +78,4 @@ def play(scenario: Scenario | str, pursuer: str, evader: str, episodes: int, *,
                        intervention("evader"))
 
 
-__all__ = ["MatchResult", "play"]
+__all__ = ["MatchResult", "episodes_per_variant", "play"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pe_sim.evaluation import EVAL_SEED_BASE
 from pe_training.crossplay import CrossPlay, label
-from pe_training.matchup import play
+from pe_training.matchup import episodes_per_variant, play
 from pe_training.model_card import head_lines, how_trained_lines, notes_and_config, provenance_lines
 from pe_training.opponents import REFERENCE_OPPONENTS
 
@@ -25,7 +25,8 @@ def final_evaluation(policy: str, role: str, other_final: str, scenario: str,
         pursuer, evader = (policy, opponent) if role == "pursuer" else (opponent, policy)
         r = play(scenario, pursuer, evader, episodes)
         low, high = r.win_interval(role)
-        command = (f"pe-eval --scenario {scenario} --episodes {episodes} --pursuer {pursuer} "
+        each = episodes_per_variant(scenario, episodes)
+        command = (f"pe-eval --scenario {scenario} --episodes {each} --pursuer {pursuer} "
                    f"--evader {evader} --filter all")
         rows.append({"opponent": opponent, "win_rate": r.win_rate(role), "win_low": low, "win_high": high,
                      "violation_episodes": r.violation_episodes, "command": command, **r.to_dict()})

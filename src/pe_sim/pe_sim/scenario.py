@@ -128,7 +128,7 @@ class RewardSpec:
 class VariantSpec:
     """The operating envelope beyond obstacles: training spreads its envs over every
     combination of an evader speed ratio and an arena scale (each list empty: the file's
-    own value only). Each combination is a scenario of its own (:meth:`Scenario.variants`)
+    own value only). Each combination is a scenario of its own (:meth:`Scenario.variants_of`)
     with the base scenario's observation length scale, so one policy observes them all."""
 
     evader_speed_ratio: tuple[float, ...] = setting(
@@ -199,7 +199,7 @@ class Scenario:
         with every arena scale, in that nesting order, named ``<name>@v<ratio>a<scale>``;
         each keeps this scenario's observation length scale and has no variants itself."""
         spec = self.variants
-        if spec.count == 1 and not spec.evader_speed_ratio and not spec.arena_scale:
+        if not spec.evader_speed_ratio and not spec.arena_scale:
             return (self,)
         fastest = max(r.v_max for r in self.robots if r.role == "pursuer")
         out = []

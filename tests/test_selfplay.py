@@ -4,6 +4,7 @@ end (seconds each), caching, and clean errors."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -99,6 +100,13 @@ def test_exploit_derives_the_opposite_role_and_errors_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pe-exploit: error:")
     assert exploit_mod.main(["scripted:flee", "--set", "ppo.n_epoch=3"]) == 2
+
+
+def test_exploit_help_states_the_budget_it_uses(capsys):
+    with pytest.raises(SystemExit):
+        exploit_mod.main(["--help"])
+    stated = re.search(r"\(default (\S+)\)", capsys.readouterr().out.split("--steps STEPS")[-1]).group(1)
+    assert exploit_mod.steps_count(stated) == exploit_mod.DEFAULT_STEPS
 
 
 def test_crossplay_matrix_json_and_heatmap(tmp_path, capsys):

@@ -143,3 +143,13 @@ def test_rows_outside_a_policys_training_envelope_are_marked():
     assert method_cell({"method_label": "m", "outside_envelope": outside}).endswith("†")
     scripted = dataclasses.replace(tiny_matrix().rows[0], scenario=more)        # PN: no envelope
     assert envelope_notes(RowResult(scripted, more.build(), [], 0, 0)) == []
+
+
+def test_the_default_pursuer_is_a_method_of_the_benchmark_once():
+    from pe_bringup.report.matrix import default_matrix
+    from pe_policy.policy import DEFAULT_PURSUER
+
+    bench = default_matrix(episodes=1, seed=SEED).blocks[0]
+    sources = [m.source for m in bench.methods]
+    assert sources.count(DEFAULT_PURSUER) == 1
+    assert "default pursuer" in next(m.label for m in bench.methods if m.source == DEFAULT_PURSUER)

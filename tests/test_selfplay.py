@@ -180,6 +180,28 @@ def test_selfplay_smoke_run_interrupted_and_resumed(tmp_path, bench, capsys):
     capsys.readouterr()
 
 
+def test_frozen_pool_members_join_a_resumed_run_and_its_crossplay(tmp_path, capsys):
+    """A frozen learned evader (as a best response from pe-exploit would be) added to the
+    pursuer's pool when a finished run is extended: in the pool from the next generation,
+    in that generation's cross-play; a member of the wrong role is refused."""
+    argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main([*argv, "--set", "generations=1"]) == 0
+    frozen = ["--set", "pool.frozen_evaders=[selfplay_bench_evader]"]
+    assert selfplay_mod.main([*argv, *frozen, "--resume"]) == 0
+    run = tmp_path / "selfplay_bench-smoke"
+    rows = [json.loads(line) for line in (run / "selfplay.jsonl").read_text().splitlines()]
+    assert rows[0]["pursuer"]["pool"] == ["flee", "random"]
+    assert rows[1]["pursuer"]["pool"] == ["flee", "random", "selfplay_bench_evader", "evader_g1"]
+    assert rows[1]["evader"]["pool"] == ["PP", "PN", "pursuer_g1", "pursuer_g2"]
+    xp = json.loads((run / "crossplay.jsonl").read_text().splitlines()[-1])
+    assert xp["evaders"][2] == "selfplay_bench_evader" and np.shape(xp["capture"]) == (4, 5)
+    capsys.readouterr()
+    wrong = ["--set", "pool.frozen_evaders=[pursuer_bench_flee_filter]"]
+    assert selfplay_mod.main([*argv, *wrong, "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pool.frozen_evaders" in err[0] and "pursuer" in err[0]
+
+
 def test_selfplay_seeds_are_named_runs_with_a_spread_and_ship(tmp_path):
     argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet", "--seeds", "3",
             "--set", "generations=1", "--ship", str(tmp_path / "models")]

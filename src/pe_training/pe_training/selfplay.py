@@ -71,7 +71,7 @@ from pe_training.envs import group_controllers, training_scenario
 from pe_training.matchup import MatchResult, play
 from pe_training.model_card import card_paths
 from pe_training.nash import nash_average
-from pe_training.opponents import ROLES, other_role
+from pe_training.opponents import ROLES, identify, other_role
 from pe_training.pool import pfsp_weights
 from pe_training.run import (
     CHECKPOINT_DIR,
@@ -140,10 +140,10 @@ def win_rates(cache: MatchCache, role: str, latest: str | None, members: list[st
 
 
 def pool_members(sp: SelfPlayConfig, side: str, snapshots: list[str]) -> list[str]:
-    """The pool a learner of the other side meets: ``side``'s scripted members + snapshots."""
-    scripted = sp.pool.scripted_pursuers if side == "pursuer" else sp.pool.scripted_evaders
+    """The pool a learner of the other side meets: ``side``'s scripted and frozen members,
+    then its snapshots."""
     kept = snapshots[-sp.pool.max_snapshots:] if sp.pool.max_snapshots else snapshots
-    return [*scripted, *kept]
+    return [*sp.pool.fixed_members(side), *kept]
 
 
 def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], weights: np.ndarray,
@@ -245,8 +245,8 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
                 print(f"generation {g}/{sp.generations} {role}: {r['steps_per_s']:,.0f} steps/s, "
                       f"train win rates {r['train_win_rates']}", file=sys.stderr)
         t0 = time.perf_counter()
-        xp = cache.matrix([*sp.pool.scripted_pursuers, *exports["pursuer"]],
-                          [*sp.pool.scripted_evaders, *exports["evader"]])
+        xp = cache.matrix([*sp.pool.fixed_members("pursuer"), *exports["pursuer"]],
+                          [*sp.pool.fixed_members("evader"), *exports["evader"]])
         row["crossplay_wall_s"] = time.perf_counter() - t0
         row["nash_value"] = xp.nash.value
         row["rating"] = {"pursuer": xp.nash.pursuer_rating[-1], "evader": xp.nash.evader_rating[-1]}
@@ -317,6 +317,18 @@ def check_learners(sp: SelfPlayConfig) -> None:
     check_both_roles(scenarios["pursuer"])
 
 
+def check_frozen_members(sp: SelfPlayConfig) -> None:
+    """Every frozen pool member is a policy file of the side whose pool lists it."""
+    frozen = {"pursuer": sp.pool.frozen_pursuers, "evader": sp.pool.frozen_evaders}
+    for side, members in frozen.items():
+        for member in members:
+            try:
+                identify(member, side)
+            except (UserError, FileNotFoundError) as exc:
+                reason = exc.args[0] if isinstance(exc, UserError) else f"no policy file {member}"
+                raise UserError(f"pool.frozen_{side}s: {reason}") from None
+
+
 def selfplay_job(config: dict[str, Any], command: str, progress: bool) -> dict[str, Any]:
     """One self-play run as a job (:mod:`pe_sim.jobs`), brought to its end from wherever it
     stopped: a finished run's summary is reused, an unfinished one resumes after its last
@@ -372,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         sp.pursuer_set = [*sp.pursuer_set, *LEARNER_SMOKE[sp.pursuer_learner]]
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE[sp.evader_learner]]
     check_learners(sp)
+    check_frozen_members(sp)
     runs = seed_configs(sp, args.seeds)
     for run in runs:
         if run.run_dir.exists() and any(run.run_dir.iterdir()):

@@ -32,6 +32,12 @@ class PoolConfig:
     #: Scripted members of the evader learner's pool (pursuers).
     scripted_pursuers: list[str] = field(
         default_factory=lambda: ["scripted:pure_pursuit", "scripted:proportional_navigation"])
+    #: Frozen learned members of the pursuer learner's pool (shipped names or ONNX paths),
+    #: there from the first generation beside the scripted ones: e.g. best-response evaders
+    #: that ``pe-exploit`` trained against an earlier pursuer.
+    frozen_evaders: list[str] = field(default_factory=list)
+    #: Frozen learned members of the evader learner's pool (pursuers).
+    frozen_pursuers: list[str] = field(default_factory=list)
     #: PFSP weighting of the learner's win rate x against a member: hard (1 - x)^p, var x(1 - x), uniform.
     weighting: str = setting("hard", choices=WEIGHTINGS)
     #: p of the hard weighting.
@@ -41,6 +47,12 @@ class PoolConfig:
     snapshot_every: int = setting(1, min=1)
     #: Keep at most this many snapshots per side (the oldest leave first; 0: keep all).
     max_snapshots: int = setting(0, min=0)
+
+    def fixed_members(self, side: str) -> list[str]:
+        """``side``'s members that are in the pool from the start: scripted, then frozen."""
+        if side == "pursuer":
+            return [*self.scripted_pursuers, *self.frozen_pursuers]
+        return [*self.scripted_evaders, *self.frozen_evaders]
 
 
 @dataclass

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pe_policy.policy import shipped_policies
+from pe_policy.policy import DEFAULT_PURSUER, shipped_policies
 from pe_sim.package_data import data_path
 from pe_sim.scenario import Scenario, load_scenario
 
@@ -124,7 +124,8 @@ PN = Method("pn", "scripted proportional navigation", "scripted:proportional_nav
 
 
 def bench_block(variants: bool = True, opponents: tuple[Opponent, ...] = (FLEE, RANDOM)) -> Block:
-    """The benchmark family: every pursuer method of the comparison."""
+    """The benchmark family: every pursuer method of the comparison, the shipped default
+    pursuer among them (whichever scenario it was trained on)."""
     cases = [ScenarioCase("bench_1v1_flee", "benchmark", "bench_1v1_flee")]
     if variants:
         cases += [
@@ -144,6 +145,7 @@ def bench_block(variants: bool = True, opponents: tuple[Opponent, ...] = (FLEE, 
         Method("ppo_in_loop", "PPO, filter in the loop", "pursuer_bench_flee_filter"),
         Method("bn_imitation", "BarrierNet, imitation of PN", "barriernet_imitation_bench"),
         Method("bn_ppo", "BarrierNet, PPO", "barriernet_ppo_bench_long"),
+        Method("default", f"{DEFAULT_PURSUER} (default pursuer, + filter)", DEFAULT_PURSUER),
     )
     return Block("bench_1v1_flee", tuple(cases), methods, opponents)
 

@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # Eval defaults (override: make eval EPISODES=1000 SCENARIO=seed_1v1_2obs PURSUER=...)
 EPISODES ?= 200
 SCENARIO ?= bench_1v1_flee
-PURSUER  ?= models/selfplay_bench_pursuer.onnx
+PURSUER  ?= models/selfplay_envelope_full_pursuer.onnx
 EVADER   ?= scripted:flee
 FILTER   ?= all
 EVAL_ARGS ?=

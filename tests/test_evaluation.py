@@ -52,6 +52,11 @@ def test_summary_follows_the_brief_definitions():
     assert math.isnan(e["intervention_rate"])
     text = format_summary(s)
     assert "75.00 %" in text and "no filter" in text
+    p["policies"] = ["selfplay_envelope_full_pursuer.onnx +filter"]  # a long name: whole, aligned
+    lines = format_summary(s).splitlines()
+    header = next(ln for ln in lines if ln.startswith("role"))
+    row = next(ln for ln in lines if ln.startswith("pursuer"))
+    assert p["policies"][0] in row and row.index("%") == header.index("viol/step") + len("viol/step") - 1
 
 
 def test_json_lines_round_trip(tmp_path, seed_scenario):

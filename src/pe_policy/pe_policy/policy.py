@@ -27,10 +27,11 @@ from pe_sim.scenario import Scenario
 from pe_sim.scripted import DEFAULT_KIND, WorldView, make_scripted
 
 SCRIPTED_PREFIX = "scripted:"
-#: The shipped default pursuer (``models/selfplay_bench_pursuer.onnx``: self-play against a
-#: pool, the filter in the loop; docs/selfplay.md), what ``make eval`` and
-#: ``ros2 launch pe_bringup eval.launch.py`` run.
-DEFAULT_PURSUER = "selfplay_bench_pursuer"
+#: The shipped default pursuer (``models/selfplay_envelope_full_pursuer.onnx``: self-play
+#: against a pool over the benchmark's whole operating envelope, 0-4 obstacles, evader
+#: speeds 0.90-0.98 x and 16-24 m arenas, the filter in the loop; docs/selfplay.md), what
+#: ``make eval`` and ``ros2 launch pe_bringup eval.launch.py`` run.
+DEFAULT_PURSUER = "selfplay_envelope_full_pursuer"
 #: The policy of each role when an evaluation tool is not told one (pe-eval, pe-launch,
 #: eval.launch.py, the policy node): the shipped default pursuer, and the scripted
 #: evader of :data:`pe_sim.scripted.DEFAULT_KIND`.

@@ -199,13 +199,15 @@ def format_summary(summary: dict[str, Any], title: str = "") -> str:
         f"time to capture          mean {summary['capture_time_mean_s']:.2f} s, "
         f"median {summary['capture_time_median_s']:.2f} s",
     ]
-    header = f"{'role':<9}{'policy':<34}{'viol/step':>11}{'viol/ep':>10}{'min clr m':>11}" \
+    policies = {role: ",".join(m["policies"]) for role, m in summary["roles"].items()}
+    width = max([34, *(len(text) + 2 for text in policies.values())])
+    header = f"{'role':<9}{'policy':<{width}}{'viol/step':>11}{'viol/ep':>10}{'min clr m':>11}" \
              f"{'interv.':>10}{'mean size':>11}{'backup':>9}"
     lines += ["", header, "-" * len(header)]
     for role, m in summary["roles"].items():
         calls = m["filter_calls"]
         lines.append(
-            f"{role:<9}{','.join(m['policies'])[:33]:<34}{_pct(m['violation_step_rate']):>11}"
+            f"{role:<9}{policies[role]:<{width}}{_pct(m['violation_step_rate']):>11}"
             f"{_pct(m['violation_episode_rate']):>10}{m['min_clearance_m']:>11.3f}"
             f"{(_pct(m['intervention_rate']) if calls else 'no filter'):>10}"
             f"{(format(m['intervention_mean_size'], '.4f') if calls else '-'):>11}"

@@ -174,6 +174,14 @@ def test_selfplay_smoke_run_interrupted_and_resumed(tmp_path, bench, capsys):
         "scripted:pure_pursuit", "scripted:proportional_navigation", summary["policies"]["pursuer"]]
     assert all(r["episodes"] == 8 and r["violation_episodes"] == 0 for r in card["final_eval"]["rows"])
     assert (run / "selfplay_bench-smoke_pursuer.model_card.md").read_text().startswith("# Model card")
+    # the card names both calls that made the run, in order, and their generations' time
+    sessions = [json.loads(line) for line in (run / "sessions.jsonl").read_text().splitlines()]
+    assert [s["first_generation"] for s in sessions] == [1, 2]
+    assert card["command"].splitlines() == [s["command"] for s in sessions]
+    assert "--resume" not in sessions[0]["command"] and "--resume" in sessions[1]["command"]
+    card_text = (run / "selfplay_bench-smoke_evader.model_card.md").read_text()
+    assert "2 `pe-selfplay` calls (from generation 1" in card_text
+    assert 0 < summary["generations_wall_time_s"]
     capsys.readouterr()
     assert selfplay_mod.main(argv) == 2  # the run exists: no silent overwrite (nor resume)
     assert "--overwrite" in capsys.readouterr().err

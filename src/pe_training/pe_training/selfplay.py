@@ -95,6 +95,8 @@ from pe_training.selfplay_learner import (
 )
 from pe_training.sweep import spread
 
+#: The run folder's log of the ``pe-selfplay`` calls that made it (one JSON line each).
+SESSIONS = "sessions.jsonl"
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
 #: disjoint from training seeds and from pe-eval's test seeds.
 CROSSPLAY_SEED_OFFSET = 100_000_000
@@ -181,6 +183,26 @@ def completed_generations(run_dir: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
+def record_session(run_dir: Path, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """Append ``session`` (the command, start time and revision of one ``pe-selfplay`` call
+    and its first generation) to the run's ``sessions.jsonl``; every session so far. A
+    run made before sessions were recorded starts the list with its ``selfplay.json``."""
+    log = run_dir / SESSIONS
+    if not log.exists() and (run_dir / "selfplay.json").exists():
+        earlier = json.loads((run_dir / "selfplay.json").read_text())
+        append_jsonl(log, {"command": earlier["command"], "started": earlier["started"],
+                           "git_revision": earlier["git_revision"], "first_generation": 1})
+    append_jsonl(log, session)
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def generations_wall_time(run_dir: Path) -> float:
+    """Seconds the run's generations took (both learners' training and the cross-play),
+    over every session."""
+    rows = [json.loads(line) for line in (run_dir / "selfplay.jsonl").read_text().splitlines()]
+    return sum(r["pursuer"]["wall_s"] + r["evader"]["wall_s"] + r["crossplay_wall_s"] for r in rows)
+
+
 def resume_checkpoints(run_dir: Path, done: int) -> dict[str, Checkpoint]:
     """Both learners' checkpoints, which must be at generation ``done``."""
     out = {}
@@ -216,6 +238,8 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
         (run_dir / "generations").mkdir(parents=True)
         checkpoints = {role: None for role in ROLES}
     (run_dir / "config.json").write_text(json.dumps(sp.to_dict(), indent=2) + "\n")
+    sessions = record_session(run_dir, {"command": command, "started": started, "git_revision": revision,
+                                        "first_generation": done + 1})
     torch.set_num_threads(learner_config(sp, "pursuer").torch_threads)  # before any model exists
     learners = {role: make_learner(sp, role, str(run_dir / "tb"), checkpoints[role]) for role in ROLES}
     scenario_name = learners["pursuer"].cfg.scenario
@@ -271,6 +295,7 @@ def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, 
         "steps_per_learner": sp.generations * sp.steps_per_generation,
         "wall_time_s": time.perf_counter() - t_start, "git_revision": revision, "started": started,
         "finished": now(), "versions": versions(), "crossplay": xp.to_dict(),
+        "sessions": sessions, "generations_wall_time_s": generations_wall_time(run_dir),
     }
     specs = {role: ObservationSpec.for_robot(load_scenario(learners[role].cfg.scenario), learners[role].index,
                                              learners[role].cfg.k_obstacles).to_dict() for role in ROLES}

@@ -53,6 +53,18 @@ def file_kind(card: dict[str, Any]) -> str:
     return "the same ONNX contract as every pe-train policy"
 
 
+def wall_time_text(card: dict[str, Any]) -> str:
+    """The run's wall time; for a run made by several ``pe-selfplay`` calls (a resumed or
+    extended run: the commands above, in order) each call's first generation and revision."""
+    sessions = card.get("sessions", [])
+    if len(sessions) < 2:
+        return f"whole run {card['wall_time_s'] / 60:.1f} min"
+    calls = ", ".join(f"generation {s['first_generation']} at {s['git_revision'][:7]}" for s in sessions)
+    return (f"{len(sessions)} `pe-selfplay` calls (from {calls}): every generation's training and "
+            f"cross-play {card['generations_wall_time_s'] / 60:.1f} min, the last call "
+            f"{card['wall_time_s'] / 60:.1f} min")
+
+
 def render(card: dict[str, Any]) -> str:
     role = card["role"]
     win = "capture" if role == "pursuer" else "escape"
@@ -63,7 +75,7 @@ def render(card: dict[str, Any]) -> str:
              f"- **File**: `{card['onnx']}` ({file_kind(card)})",
              *how_trained_lines(card),
              f"- {card['steps']:,} env steps for this learner in {card['generations']} generations; "
-             f"whole run {card['wall_time_s'] / 60:.1f} min",
+             f"{wall_time_text(card)}",
              *provenance_lines(card),
              f"## Evaluation ({final['episodes']} held-out episodes, seeds {EVAL_SEED_BASE}.., filter on "
              "every robot)", "",
@@ -92,7 +104,9 @@ def write_cards(summary: dict[str, Any], xp: CrossPlay, finals: dict[str, Path],
         card = {
             "name": path.stem, "onnx": path.name, "role": role, "scenario": xp.scenario,
             "summary": f"Self-play {role} (`pe-selfplay`) for scenario `{xp.scenario}`.",
-            "command": summary["command"], "config": summary["learner_configs"][role],
+            "command": "\n".join(s["command"] for s in summary["sessions"]),
+            "sessions": summary["sessions"], "generations_wall_time_s": summary["generations_wall_time_s"],
+            "config": summary["learner_configs"][role],
             "config_hash": summary["learner_config_hashes"][role], "selfplay_config": summary["config"],
             "steps": summary["steps_per_learner"], "generations": summary["config"]["generations"],
             "wall_time_s": summary["wall_time_s"], "git_revision": summary["git_revision"],

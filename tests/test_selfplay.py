@@ -210,6 +210,30 @@ def test_frozen_pool_members_join_a_resumed_run_and_its_crossplay(tmp_path, caps
     assert len(err) == 1 and "pool.frozen_evaders" in err[0] and "pursuer" in err[0]
 
 
+def test_fork_extends_a_copy_of_a_run_and_leaves_the_original(tmp_path, capsys):
+    argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet"]
+    assert selfplay_mod.main([*argv, "--set", "generations=1"]) == 0
+    source = tmp_path / "selfplay_bench-smoke"
+    original = (source / "matches.jsonl").read_text()
+    fork = [*argv, "--fork", str(source), "--set", "name=longer"]
+    assert selfplay_mod.main(fork) == 0  # the smoke default: 2 generations
+    run = tmp_path / "longer-smoke"  # --smoke adds -smoke to the name
+    assert (source / "matches.jsonl").read_text() == original  # the original stays as it was
+    assert selfplay_mod.completed_generations(source) == 1 and selfplay_mod.completed_generations(run) == 2
+    xp = json.loads((run / "crossplay.jsonl").read_text().splitlines()[-1])
+    assert xp["pursuers"][2:] == [str(run / "generations" / f"pursuer_g{g}.onnx") for g in (1, 2)]
+    assert str(source) not in (run / "matches.jsonl").read_text()  # generation 1 read from the copy
+    assert len((run / "matches.jsonl").read_text().splitlines()) == 9 + 7  # and not replayed
+    card = json.loads((run / "longer-smoke_pursuer.model_card.json").read_text())
+    first, then = card["command"].splitlines()
+    assert "--fork" not in first and f"--fork {source}" in then
+    capsys.readouterr()
+    for wrong in ([*fork, "--resume"], [*argv, "--fork", str(tmp_path / "none"), "--set", "name=x"], fork):
+        assert selfplay_mod.main(wrong) == 2  # with --resume; no such run; the destination exists
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("pe-selfplay: error:")
+
+
 def test_selfplay_seeds_are_named_runs_with_a_spread_and_ship(tmp_path):
     argv = ["selfplay_bench", "--smoke", "--output-dir", str(tmp_path), "--quiet", "--seeds", "3",
             "--set", "generations=1", "--ship", str(tmp_path / "models")]

@@ -7,6 +7,7 @@ fictitious self-play, the safety filter in the loop as each learner's config say
     pe-selfplay selfplay_bench --set generations=4 --set steps_per_generation=2e6
     pe-selfplay selfplay_bench --smoke            # two tiny generations, seconds (tests)
     pe-selfplay selfplay_bench --resume           # go on after the last finished generation
+    pe-selfplay selfplay_bench --fork runs/selfplay_bench --set name=longer --set generations=24
     pe-selfplay selfplay_bench --seeds 1-3 --ray  # three runs as Ray tasks, and their spread
 
 Generation g (1-based):
@@ -85,6 +86,13 @@ from pe_training.run import (
 )
 from pe_training.selfplay_card import write_cards
 from pe_training.selfplay_config import LEARNER_SMOKE, SelfPlayConfig, load_selfplay_config, smoke_overrides
+from pe_training.selfplay_folder import (
+    completed_generations,
+    fork_run,
+    generations_wall_time,
+    record_session,
+    resume_checkpoints,
+)
 from pe_training.selfplay_learner import (
     Learner,
     check_both_roles,
@@ -95,8 +103,6 @@ from pe_training.selfplay_learner import (
 )
 from pe_training.sweep import spread
 
-#: The run folder's log of the ``pe-selfplay`` calls that made it (one JSON line each).
-SESSIONS = "sessions.jsonl"
 #: Offset above EVAL_SEED_BASE of the cross-play seeds: the validation range of pe-train,
 #: disjoint from training seeds and from pe-eval's test seeds.
 CROSSPLAY_SEED_OFFSET = 100_000_000
@@ -175,45 +181,6 @@ def train_generation(sp: SelfPlayConfig, learner: Learner, members: list[str], w
             "teammate": label(teammate) if learner.teammates else None,
             "train_win_rates": {label(k): v for k, v in learner.stats.win_rates().items()},
             "train_games": {label(k): v for k, v in learner.stats.games.items()}}
-
-
-def completed_generations(run_dir: Path) -> int:
-    """Generations a run folder has finished (rows of ``selfplay.jsonl``)."""
-    log = run_dir / "selfplay.jsonl"
-    return len(log.read_text().splitlines()) if log.exists() else 0
-
-
-def record_session(run_dir: Path, session: dict[str, Any]) -> list[dict[str, Any]]:
-    """Append ``session`` (the command, start time and revision of one ``pe-selfplay`` call
-    and its first generation) to the run's ``sessions.jsonl``; every session so far. A
-    run made before sessions were recorded starts the list with its ``selfplay.json``."""
-    log = run_dir / SESSIONS
-    if not log.exists() and (run_dir / "selfplay.json").exists():
-        earlier = json.loads((run_dir / "selfplay.json").read_text())
-        append_jsonl(log, {"command": earlier["command"], "started": earlier["started"],
-                           "git_revision": earlier["git_revision"], "first_generation": 1})
-    append_jsonl(log, session)
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def generations_wall_time(run_dir: Path) -> float:
-    """Seconds the run's generations took (both learners' training and the cross-play),
-    over every session."""
-    rows = [json.loads(line) for line in (run_dir / "selfplay.jsonl").read_text().splitlines()]
-    return sum(r["pursuer"]["wall_s"] + r["evader"]["wall_s"] + r["crossplay_wall_s"] for r in rows)
-
-
-def resume_checkpoints(run_dir: Path, done: int) -> dict[str, Checkpoint]:
-    """Both learners' checkpoints, which must be at generation ``done``."""
-    out = {}
-    for role in ROLES:
-        ckpt = Checkpoint(run_dir / CHECKPOINT_DIR / f"{role}.zip")
-        generation = ckpt.state().get("generation")
-        if not ckpt.model.exists() or generation != done:
-            raise UserError(f"{run_dir}: the {role} checkpoint is at generation {generation}, the log "
-                            f"at {done}; start over with --overwrite")
-        out[role] = ckpt
-    return out
 
 
 def selfplay(sp: SelfPlayConfig, *, command: str = "", overwrite: bool = False, resume: bool = False,
@@ -322,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="discard an existing run folder of the same name")
     p.add_argument("--resume", action="store_true",
                    help="continue the run after its last finished generation (e.g. with more generations)")
+    p.add_argument("--fork", metavar="RUN_DIR",
+                   help="start from a copy of another run's finished generations (then as --resume), "
+                        "e.g. to extend it with more generations or other pool members under a new name")
     p.add_argument("--quiet", action="store_true", help="no per-generation lines")
     p.add_argument("--ship", metavar="DIR", help="also copy both final policies and their model cards to DIR "
                    "(e.g. models)")
@@ -396,6 +366,29 @@ def seed_spread(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def fork_and_resume(sp: SelfPlayConfig, args: argparse.Namespace, command: str) -> int:
+    """``--fork``: the run ``sp`` continues a copy of ``args.fork``'s finished generations."""
+    source = Path(args.fork)
+    done = completed_generations(source)
+    if args.seeds is not None or args.resume:
+        raise UserError("--fork starts one run from another: not with --seeds or --resume")
+    if done == 0:
+        raise UserError(f"--fork: {source} has no finished generation")
+    if done >= sp.generations:
+        raise UserError(f"--fork: {source} has {done} generations; set generations above that to go on")
+    if source.resolve() == sp.run_dir.resolve():
+        raise UserError(f"--fork: {source} is this run's own folder; set another name (or use --resume)")
+    if sp.run_dir.exists() and any(sp.run_dir.iterdir()):
+        if not args.overwrite:
+            raise UserError(f"{sp.run_dir} exists: pass --overwrite to replace it")
+        shutil.rmtree(sp.run_dir)
+    fork_run(source, sp.run_dir)
+    summary = selfplay(sp, command=command, resume=True, progress=not args.quiet)
+    if args.ship:
+        ship_policies(summary, Path(args.ship))
+    return 0
+
+
 @console_main("pe-selfplay")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -410,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         sp.evader_set = [*sp.evader_set, *LEARNER_SMOKE[sp.evader_learner]]
     check_learners(sp)
     check_frozen_members(sp)
+    if args.fork:
+        return fork_and_resume(sp, args, command_line("pe-selfplay", argv))
     runs = seed_configs(sp, args.seeds)
     for run in runs:
         if run.run_dir.exists() and any(run.run_dir.iterdir()):

@@ -314,9 +314,8 @@ def check_learners(sp: SelfPlayConfig) -> None:
 
 def check_frozen_members(sp: SelfPlayConfig) -> None:
     """Every frozen pool member is a policy file of the side whose pool lists it."""
-    frozen = {"pursuer": sp.pool.frozen_pursuers, "evader": sp.pool.frozen_evaders}
-    for side, members in frozen.items():
-        for member in members:
+    for side in ROLES:
+        for member in sp.pool.frozen(side):
             try:
                 identify(member, side)
             except (UserError, FileNotFoundError) as exc:
@@ -378,11 +377,23 @@ def fork_and_resume(sp: SelfPlayConfig, args: argparse.Namespace, command: str) 
         raise UserError(f"--fork: {source} has {done} generations; set generations above that to go on")
     if source.resolve() == sp.run_dir.resolve():
         raise UserError(f"--fork: {source} is this run's own folder; set another name (or use --resume)")
-    if sp.run_dir.exists() and any(sp.run_dir.iterdir()):
-        if not args.overwrite:
-            raise UserError(f"{sp.run_dir} exists: pass --overwrite to replace it")
-        shutil.rmtree(sp.run_dir)
+    if keeps_earlier_run(sp.run_dir, args.overwrite):
+        raise UserError(f"{sp.run_dir} exists: pass --overwrite to replace it")
     fork_run(source, sp.run_dir)
+    return resume_and_ship(sp, args, command)
+
+
+def keeps_earlier_run(run_dir: Path, overwrite: bool) -> bool:
+    """Whether ``run_dir`` holds an earlier run that stays (with ``overwrite`` it is removed)."""
+    if not (run_dir.exists() and any(run_dir.iterdir())):
+        return False
+    if overwrite:
+        shutil.rmtree(run_dir)
+    return not overwrite
+
+
+def resume_and_ship(sp: SelfPlayConfig, args: argparse.Namespace, command: str) -> int:
+    """Run ``sp`` on from its folder's last finished generation; ``--ship`` its policies."""
     summary = selfplay(sp, command=command, resume=True, progress=not args.quiet)
     if args.ship:
         ship_policies(summary, Path(args.ship))
@@ -407,19 +418,14 @@ def main(argv: list[str] | None = None) -> int:
         return fork_and_resume(sp, args, command_line("pe-selfplay", argv))
     runs = seed_configs(sp, args.seeds)
     for run in runs:
-        if run.run_dir.exists() and any(run.run_dir.iterdir()):
-            if args.overwrite:
-                shutil.rmtree(run.run_dir)
-            elif not args.resume:
+        if keeps_earlier_run(run.run_dir, args.overwrite):
+            if not args.resume:
                 raise UserError(f"{run.run_dir} exists: pass --overwrite to start over or --resume")
-            elif completed_generations(run.run_dir) == 0:
+            if completed_generations(run.run_dir) == 0:
                 raise UserError(f"--resume: {run.run_dir} has no finished generation")
     command = command_line("pe-selfplay", argv)
     if args.resume and args.seeds is None and args.ray is None:
-        summary = selfplay(sp, command=command, resume=True, progress=not args.quiet)
-        if args.ship:
-            ship_policies(summary, Path(args.ship))
-        return 0
+        return resume_and_ship(sp, args, command)
     jobs = [Job(name=run.name, function="pe_training.selfplay:selfplay_job", cpus=1,
                 kwargs={"config": run.to_dict(), "command": command, "progress": not args.quiet})
             for run in runs]

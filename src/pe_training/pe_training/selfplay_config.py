@@ -48,11 +48,14 @@ class PoolConfig:
     #: Keep at most this many snapshots per side (the oldest leave first; 0: keep all).
     max_snapshots: int = setting(0, min=0)
 
+    def frozen(self, side: str) -> list[str]:
+        """``side``'s frozen learned members."""
+        return self.frozen_pursuers if side == "pursuer" else self.frozen_evaders
+
     def fixed_members(self, side: str) -> list[str]:
         """``side``'s members that are in the pool from the start: scripted, then frozen."""
-        if side == "pursuer":
-            return [*self.scripted_pursuers, *self.frozen_pursuers]
-        return [*self.scripted_evaders, *self.frozen_evaders]
+        scripted = self.scripted_pursuers if side == "pursuer" else self.scripted_evaders
+        return [*scripted, *self.frozen(side)]
 
 
 @dataclass
